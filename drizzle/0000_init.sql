@@ -1,0 +1,55 @@
+CREATE TABLE `sessions` (
+	`owner` text NOT NULL,
+	`tool` text NOT NULL,
+	`host` text NOT NULL,
+	`session_id` text NOT NULL,
+	`started_at` text NOT NULL,
+	`ended_at` text NOT NULL,
+	`working_dir` text,
+	`source_file` text,
+	`metadata` text,
+	PRIMARY KEY(`owner`, `tool`, `host`, `session_id`),
+	CONSTRAINT "sessions_owner_check" CHECK(typeof(owner) = 'text' AND length(owner) BETWEEN 1 AND 255),
+	CONSTRAINT "sessions_tool_check" CHECK(typeof(tool) = 'text' AND length(tool) BETWEEN 1 AND 64),
+	CONSTRAINT "sessions_host_check" CHECK(typeof(host) = 'text' AND length(host) BETWEEN 1 AND 255),
+	CONSTRAINT "sessions_session_id_check" CHECK(typeof(session_id) = 'text' AND length(session_id) BETWEEN 1 AND 255),
+	CONSTRAINT "sessions_started_at_check" CHECK(started_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9]Z'),
+	CONSTRAINT "sessions_ended_at_check" CHECK(ended_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9]Z'),
+	CONSTRAINT "sessions_working_dir_check" CHECK(working_dir IS NULL OR (typeof(working_dir) = 'text' AND length(working_dir) <= 4096)),
+	CONSTRAINT "sessions_source_file_check" CHECK(source_file IS NULL OR (typeof(source_file) = 'text' AND length(source_file) <= 4096)),
+	CONSTRAINT "sessions_metadata_check" CHECK(metadata IS NULL OR (json_valid(metadata) AND json_type(metadata) = 'object'))
+);
+--> statement-breakpoint
+CREATE INDEX `sessions_owner_ended_at_idx` ON `sessions` (`owner`,`ended_at`);--> statement-breakpoint
+CREATE TABLE `turns` (
+	`owner` text NOT NULL,
+	`tool` text NOT NULL,
+	`host` text NOT NULL,
+	`session_id` text NOT NULL,
+	`turn_id` text NOT NULL,
+	`seq` integer NOT NULL,
+	`role` text NOT NULL,
+	`timestamp` text NOT NULL,
+	`content` text,
+	`model` text,
+	`tokens_in` integer,
+	`tokens_out` integer,
+	`cost_usd` real,
+	`tool_calls` text,
+	`metadata` text,
+	PRIMARY KEY(`owner`, `tool`, `host`, `session_id`, `turn_id`),
+	FOREIGN KEY (`owner`,`tool`,`host`,`session_id`) REFERENCES `sessions`(`owner`,`tool`,`host`,`session_id`) ON UPDATE no action ON DELETE cascade,
+	CONSTRAINT "turns_turn_id_check" CHECK(typeof(turn_id) = 'text' AND length(turn_id) BETWEEN 1 AND 255),
+	CONSTRAINT "turns_seq_check" CHECK(typeof(seq) = 'integer' AND seq >= 0),
+	CONSTRAINT "turns_role_check" CHECK(role IN ('user', 'assistant', 'system', 'tool')),
+	CONSTRAINT "turns_timestamp_check" CHECK(timestamp GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9]Z'),
+	CONSTRAINT "turns_content_check" CHECK(content IS NULL OR typeof(content) = 'text'),
+	CONSTRAINT "turns_model_check" CHECK(model IS NULL OR (typeof(model) = 'text' AND length(model) <= 255)),
+	CONSTRAINT "turns_tokens_in_check" CHECK(tokens_in IS NULL OR (typeof(tokens_in) = 'integer' AND tokens_in >= 0)),
+	CONSTRAINT "turns_tokens_out_check" CHECK(tokens_out IS NULL OR (typeof(tokens_out) = 'integer' AND tokens_out >= 0)),
+	CONSTRAINT "turns_cost_usd_check" CHECK(cost_usd IS NULL OR (typeof(cost_usd) IN ('real', 'integer') AND cost_usd >= 0)),
+	CONSTRAINT "turns_tool_calls_check" CHECK(tool_calls IS NULL OR json_valid(tool_calls)),
+	CONSTRAINT "turns_metadata_check" CHECK(metadata IS NULL OR (json_valid(metadata) AND json_type(metadata) = 'object'))
+);
+--> statement-breakpoint
+CREATE INDEX `turns_session_seq_idx` ON `turns` (`owner`,`tool`,`host`,`session_id`,`seq`);

@@ -1,0 +1,72 @@
+/**
+ * createApp(deps): the Hono app shared by the Worker and Node entries. Request id, problem+json
+ * for every whole-request failure, routes mounted per resource. Reads no environment: tests build
+ * it with a test database and test keys, the entries with real ones.
+ */
+import { Hono } from 'hono'
+import type { Verifier } from './auth/jwt'
+import type { IngestLimits } from './config'
+import { ApiError, problemResponse } from './errors'
+import type { ChunkWriter } from './ingest/pipeline'
+import { healthRoutes } from './routes/health'
+import { ingestRoutes } from './routes/ingest'
+import type { AppEnv } from './types'
+
+export type AppDeps = {
+  limits: IngestLimits
+  store: ChunkWriter & { ping(): Promise<void> }
+  verify: Verifier
+  /** Runs after each chunk commit (the Node entry yields to the event loop there). */
+  afterCommit?: () => Promise<void>
+  /** Where unexpected errors are reported; console.error by default. */
+  log?: (message: string, error: unknown) => void
+}
+
+const allowed: Record<string, string> = {
+  '/v1/ingest': 'POST',
+  '/healthz': 'GET, HEAD',
+  '/readyz': 'GET, HEAD',
+}
+
+export function createApp(deps: AppDeps) {
+  const log = deps.log ?? ((message, error) => console.error(message, error))
+  const app = new Hono<AppEnv>()
+
+  app.use(async function requestId(c, next) {
+    const id = c.req.header('x-request-id')?.slice(0, 128) || crypto.randomUUID()
+    c.set('requestId', id)
+    await next()
+    c.header('x-request-id', id)
+  })
+
+  // Wrong methods on known paths are answered before authentication.
+  app.use(async function methodNotAllowed(c, next) {
+    const allow = allowed[c.req.path]
+    const method = c.req.method === 'HEAD' ? 'GET' : c.req.method
+    if (allow !== undefined && !allow.split(', ').includes(method)) {
+      throw new ApiError(
+        'METHOD_NOT_ALLOWED',
+        `${c.req.method} is not allowed here; use ${allow}.`,
+        {
+          headers: { Allow: allow },
+        },
+      )
+    }
+    await next()
+  })
+
+  app.route('/', healthRoutes(deps))
+  app.route('/v1/ingest', ingestRoutes(deps))
+
+  app.notFound((c) => problemResponse(new ApiError('NOT_FOUND', `No route for ${c.req.path}.`)))
+  app.onError((error, c) => {
+    if (error instanceof ApiError) {
+      if (error.status >= 500)
+        log(`${error.code} ${c.req.method} ${c.req.path}`, error.cause ?? error)
+      return problemResponse(error)
+    }
+    log(`INTERNAL ${c.req.method} ${c.req.path}`, error)
+    return problemResponse(new ApiError('INTERNAL', 'The request failed unexpectedly.'))
+  })
+  return app
+}

@@ -1,0 +1,83 @@
+/**
+ * Whole-request failures. Every one leaves the app through `toProblem()` as RFC 7807
+ * `application/problem+json`; per-line problems are data in the summary, never an ApiError.
+ */
+import type { Summary } from './ingest/summary'
+
+export const problemCodes = {
+  UNAUTHORIZED: { status: 401, title: 'Unauthorized' },
+  NOT_FOUND: { status: 404, title: 'Not Found' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'Method Not Allowed' },
+  BODY_TIMEOUT: { status: 408, title: 'Request body timed out' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  BAD_ENCODING: { status: 400, title: 'Bad content encoding' },
+  BODY_INCOMPLETE: { status: 400, title: 'Request body incomplete' },
+  CONFIG_INVALID: { status: 500, title: 'Worker configuration invalid' },
+  INTERNAL: { status: 500, title: 'Internal error' },
+  DATABASE_UNAVAILABLE: { status: 503, title: 'Database unavailable' },
+  AUTH_UNAVAILABLE: { status: 503, title: 'Key source unavailable' },
+} as const satisfies Record<string, { status: number; title: string }>
+
+export type ProblemCode = keyof typeof problemCodes
+
+/** Stable, documented `type` URI of each kind of problem (README "Problems"). */
+export const problemType = (code: ProblemCode): string =>
+  `urn:tributary:problem:${code.toLowerCase().replaceAll('_', '-')}`
+
+export type Problem = {
+  type: string
+  title: string
+  status: number
+  detail: string
+  code: ProblemCode
+  committed?: Summary
+}
+
+export type ApiErrorOptions = {
+  /** What landed before the failure, for failures found after the body started to be read. */
+  committed?: Summary
+  /** Extra response headers: `Retry-After`, `Allow`, `WWW-Authenticate`. */
+  headers?: Record<string, string>
+  cause?: unknown
+}
+
+export class ApiError extends Error {
+  override readonly name = 'ApiError'
+  readonly code: ProblemCode
+  readonly status: number
+  readonly committed: Summary | undefined
+  readonly headers: Record<string, string>
+
+  constructor(code: ProblemCode, detail: string, options: ApiErrorOptions = {}) {
+    super(detail, options.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.status = problemCodes[code].status
+    this.committed = options.committed
+    this.headers = options.headers ?? {}
+  }
+
+  /** The same failure, now carrying the summary of what was committed before it. */
+  withCommitted(committed: Summary): ApiError {
+    return new ApiError(this.code, this.message, {
+      committed,
+      headers: this.headers,
+      cause: this.cause,
+    })
+  }
+}
+
+export const toProblem = (error: ApiError): Problem => ({
+  type: problemType(error.code),
+  title: problemCodes[error.code].title,
+  status: error.status,
+  detail: error.message,
+  code: error.code,
+  ...(error.committed === undefined ? {} : { committed: error.committed }),
+})
+
+export const problemResponse = (error: ApiError): Response =>
+  new Response(JSON.stringify(toProblem(error)), {
+    status: error.status,
+    headers: { 'content-type': 'application/problem+json', ...error.headers },
+  })

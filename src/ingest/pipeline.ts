@@ -1,0 +1,199 @@
+/**
+ * lines -> validated turns -> chunks -> commits -> summary. Knows nothing of HTTP: it reads a
+ * stream of body bytes for one verified owner and returns the partial-accept summary, or throws
+ * an ApiError that carries the summary of what was committed before the failure.
+ *
+ * One chunk commits while the next is being parsed (at most one commit in flight), so parsing
+ * overlaps the database round trip; memory stays bounded by two chunks and one line.
+ */
+import type { IngestLimits } from '../config'
+import { DatabaseError } from '../db/errors'
+import type { TurnRecord } from '../db/turns'
+import { ApiError } from '../errors'
+import { type LineEvent, LineSplitter } from './lines'
+import { ErrorList, type Summary } from './summary'
+import { parseTurnLine } from './turn'
+
+/** Where a chunk goes: all of it in one transaction, or a DatabaseError. */
+export interface ChunkWriter {
+  writeChunk(owner: string, records: readonly TurnRecord[]): Promise<void>
+}
+
+export type IngestOptions = {
+  owner: string
+  /** Decompressed body bytes; its read errors must already be ApiErrors (see openBody). */
+  body: ReadableStream<Uint8Array> | null
+  store: ChunkWriter
+  limits: IngestLimits
+  /**
+   * Called after each commit. The Node entry passes a macrotask yield: the native libSQL client
+   * frees a statement's memory only when the event loop turns (libsql-client-ts#333).
+   */
+  afterCommit?: () => Promise<void>
+}
+
+type Chunk = { records: TurnRecord[]; lines: number[]; bytes: number }
+
+const emptyChunk = (): Chunk => ({ records: [], lines: [], bytes: 0 })
+
+export const RETRY_AFTER_SECONDS = 5
+
+export async function ingest(options: IngestOptions): Promise<Summary> {
+  const { owner, store, limits } = options
+  const splitter = new LineSplitter(limits.maxLineBytes)
+  const errors = new ErrorList(limits.maxErrors)
+  let accepted = 0
+  let chunks = 0
+  let bytes = 0
+  let current = emptyChunk()
+  /** The commit in flight: settles to undefined, or to the error that stopped it. */
+  let inFlight: Promise<unknown> | undefined
+
+  const summary = (): Summary => {
+    const listed = errors.snapshot()
+    return {
+      accepted,
+      rejected: errors.count,
+      lines: splitter.lines,
+      bytes,
+      chunks,
+      errors: listed,
+      errors_truncated: errors.count > listed.length,
+    }
+  }
+
+  /**
+   * Write a chunk as one transaction. When the database refuses a value, the chunk is split in
+   * halves, each written on its own, until the refused line stands alone: it is rejected as
+   * DB_CONSTRAINT and every other line is still committed, in line order.
+   */
+  const writeOrSplit = async (records: TurnRecord[], lines: number[]): Promise<void> => {
+    try {
+      await store.writeChunk(owner, records)
+      accepted += records.length
+      chunks++
+      return
+    } catch (error) {
+      if (!(error instanceof DatabaseError) || error.kind !== 'data') throw error
+      if (records.length === 1) {
+        errors.add({ line: lines[0] ?? 0, code: 'DB_CONSTRAINT', message: error.message })
+        return
+      }
+    }
+    const half = Math.ceil(records.length / 2)
+    await writeOrSplit(records.slice(0, half), lines.slice(0, half))
+    await writeOrSplit(records.slice(half), lines.slice(half))
+  }
+
+  const commit = async (chunk: Chunk) => {
+    await writeOrSplit(chunk.records, chunk.lines)
+    await options.afterCommit?.()
+  }
+
+  /** Wait for the commit in flight; rethrow what stopped it. */
+  const settle = async () => {
+    if (inFlight === undefined) return
+    const failure = await inFlight
+    inFlight = undefined
+    if (failure !== undefined) throw failure
+  }
+
+  const submit = async () => {
+    if (current.records.length === 0) return
+    const chunk = current
+    current = emptyChunk()
+    await settle()
+    // The handler is attached now, so a failure waits here, unhandled-rejection free, until
+    // the next settle picks it up.
+    inFlight = commit(chunk).then(
+      () => undefined,
+      (error: unknown) => error ?? new Error('commit failed'),
+    )
+  }
+
+  const handle = async (events: LineEvent[]) => {
+    for (const event of events) {
+      if (event.kind === 'invalid') {
+        errors.add({ line: event.line, code: event.code, message: event.message })
+        continue
+      }
+      const parsed = parseTurnLine(event.text)
+      if (!parsed.ok) {
+        const { ok: _, ...rejection } = parsed
+        errors.add({ line: event.line, ...rejection })
+        continue
+      }
+      current.records.push(parsed.turn)
+      current.lines.push(event.line)
+      current.bytes += event.bytes
+      if (current.records.length >= limits.chunkLines || current.bytes >= limits.chunkBytes) {
+        await submit()
+      }
+    }
+  }
+
+  if (options.body === null) return summary()
+  const reader = options.body.getReader()
+  try {
+    for (;;) {
+      const { done, value } = await readWithin(reader, limits.idleTimeoutMs)
+      if (done) break
+      bytes += value.byteLength
+      if (bytes > limits.maxBodyBytes) {
+        throw new ApiError(
+          'PAYLOAD_TOO_LARGE',
+          `The body is larger than the ${limits.maxBodyBytes}-byte cap (after decompression).`,
+        )
+      }
+      await handle(splitter.push(value))
+    }
+    await handle(splitter.end())
+    await submit()
+    await settle()
+    return summary()
+  } catch (error) {
+    reader.cancel().catch(() => {})
+    // What is in flight may still land: wait for it, so `committed` is the truth.
+    let failure = error
+    try {
+      await settle()
+    } catch (commitFailure) {
+      failure = commitFailure
+    }
+    throw toApiError(failure).withCommitted(summary())
+  }
+}
+
+function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error
+  if (error instanceof DatabaseError) {
+    return new ApiError(
+      'DATABASE_UNAVAILABLE',
+      'The database failed; nothing more was read. Lines in `committed` are stored; retry the rest.',
+      { headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) }, cause: error },
+    )
+  }
+  return new ApiError('INTERNAL', 'The request failed unexpectedly.', { cause: error })
+}
+
+/** One read of the body, or BODY_TIMEOUT when nothing arrives for `ms`. */
+async function readWithin(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  ms: number,
+): Promise<ReadableStreamReadResult<Uint8Array>> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new ApiError('BODY_TIMEOUT', `No body bytes arrived for ${ms} ms; stopped reading.`),
+        ),
+      ms,
+    )
+  })
+  try {
+    return await Promise.race([reader.read(), timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}

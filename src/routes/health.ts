@@ -1,0 +1,26 @@
+/** Liveness and readiness (SPEC §6). */
+import { Hono } from 'hono'
+import type { AppDeps } from '../app'
+import { ApiError } from '../errors'
+import { RETRY_AFTER_SECONDS } from '../ingest/pipeline'
+import type { AppEnv } from '../types'
+
+export function healthRoutes(deps: AppDeps) {
+  return (
+    new Hono<AppEnv>()
+      /** The process answers; the database is not touched. */
+      .get('/healthz', (c) => c.json({ status: 'ok' }))
+      /** The database answers `select 1`. */
+      .get('/readyz', async (c) => {
+        try {
+          await deps.store.ping()
+        } catch (cause) {
+          throw new ApiError('DATABASE_UNAVAILABLE', 'The database did not answer.', {
+            headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) },
+            cause,
+          })
+        }
+        return c.json({ status: 'ready' })
+      })
+  )
+}

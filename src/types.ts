@@ -1,0 +1,8 @@
+/** The Hono environment shared by the app, its sub-apps and middleware. */
+export type AppEnv = {
+  Variables: {
+    /** The verified owner (JWT claim), set by the auth middleware; never from the payload. */
+    owner: string
+    requestId: string
+  }
+}

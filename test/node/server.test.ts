@@ -1,0 +1,129 @@
+/**
+ * The Node entry over real sockets: what app.request cannot show (a client that goes away, a
+ * body that stalls, a problem sent while the client is still sending).
+ */
+import { request } from 'node:http'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parseConfig } from '../../src/config'
+import { type NodeServer, startNodeServer } from '../../src/node/server'
+import { tokenFor } from '../helpers/app'
+import { createTestDatabase, freshOwner, type TestDatabase, turnsOf } from '../helpers/db'
+import { SECRET } from '../helpers/keys'
+import { ndjson, wireTurn } from '../helpers/turns'
+
+let db: TestDatabase
+let server: NodeServer
+
+beforeAll(async () => {
+  db = await createTestDatabase()
+  const config = parseConfig({
+    LIBSQL_URL: db.url,
+    JWT_SECRET: SECRET,
+    INGEST_CHUNK_LINES: '2',
+    INGEST_MAX_BODY_BYTES: '20000',
+    INGEST_IDLE_TIMEOUT_MS: '300',
+  })
+  server = await startNodeServer(config, { port: 0, log: () => {} })
+})
+afterAll(async () => {
+  await server.close()
+  await db.close()
+})
+
+type Answer = { status: number; headers: Record<string, unknown>; body: Record<string, unknown> }
+
+/** A streaming POST: write pieces when you like, then end or destroy. */
+async function open(owner: string) {
+  const req = request(`${server.url}/v1/ingest`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${await tokenFor(owner)}`,
+      'content-type': 'application/x-ndjson',
+    },
+  })
+  const answer = new Promise<Answer>((resolve, reject) => {
+    req.on('response', (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (piece: string) => {
+        text += piece
+      })
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) }),
+      )
+    })
+    req.on('error', reject)
+  })
+  answer.catch(() => {}) // a destroyed request rejects; tests that destroy do not await it
+  req.flushHeaders()
+  return { req, answer }
+}
+
+describe('Node server over real sockets', () => {
+  it('commits the first chunk while the client is still sending', async () => {
+    const owner = freshOwner()
+    const { req, answer } = await open(owner)
+    req.write(
+      ndjson([wireTurn({ turn_id: '1' }), wireTurn({ turn_id: '2' }), wireTurn({ turn_id: '3' })]),
+    )
+    await expect
+      .poll(async () => (await turnsOf(db.client, owner)).length, { timeout: 5000 })
+      .toBe(2)
+    req.end(ndjson([wireTurn({ turn_id: '4' })]))
+    const { status, body } = await answer
+    expect(status).toBe(200)
+    expect(body).toMatchObject({ accepted: 4, chunks: 2 })
+  })
+
+  it('keeps committed chunks and drops the partial one when the client goes away', async () => {
+    const owner = freshOwner()
+    const { req } = await open(owner)
+    req.write(
+      ndjson([wireTurn({ turn_id: '1' }), wireTurn({ turn_id: '2' }), wireTurn({ turn_id: '3' })]),
+    )
+    await expect
+      .poll(async () => (await turnsOf(db.client, owner)).length, { timeout: 5000 })
+      .toBe(2)
+    req.destroy()
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect((await turnsOf(db.client, owner)).map((r) => r.turn_id)).toEqual(['1', '2'])
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+  })
+
+  it('answers 408 with what committed when the body stalls past the idle timeout', async () => {
+    const owner = freshOwner()
+    const { req, answer } = await open(owner)
+    req.write(ndjson([wireTurn({ turn_id: '1' }), wireTurn({ turn_id: '2' })]))
+    const { status, body } = await answer
+    expect(status).toBe(408)
+    expect(body).toMatchObject({ code: 'BODY_TIMEOUT', committed: { accepted: 2, chunks: 1 } })
+    expect(await turnsOf(db.client, owner)).toHaveLength(2)
+    req.destroy()
+  })
+
+  it('answers 413 mid-stream while the client is still sending, with what committed', async () => {
+    const owner = freshOwner()
+    const { req, answer } = await open(owner)
+    const line = ndjson([wireTurn({ content: 'x'.repeat(1000) })])
+    for (let i = 0; i < 30; i++) req.write(line.replace('"turn_id":"', `"turn_id":"${i}-`))
+    const { status, body } = await answer
+    expect(status).toBe(413)
+    const stored = await turnsOf(db.client, owner)
+    expect(body).toMatchObject({
+      code: 'PAYLOAD_TOO_LARGE',
+      committed: { accepted: stored.length },
+    })
+    expect(stored.length).toBeGreaterThan(0)
+    req.destroy()
+  })
+
+  it('answers 401 to a client that sends a large body without a token', async () => {
+    const res = await fetch(`${server.url}/v1/ingest`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body: 'x'.repeat(1_000_000),
+    })
+    expect(res.status).toBe(401)
+    expect(res.headers.get('www-authenticate')).toBe('Bearer')
+  })
+})
