@@ -188,14 +188,24 @@ const jsonArrayOrObject = jsonText(
 
 const optional = <T extends v.GenericSchema>(schema: T) => v.nullish(schema)
 
-const sessionMeta = v.object(
-  {
-    started_at: optional(timestamp),
-    working_dir: optional(text(4096)),
-    source_file: optional(text(4096)),
-    metadata: optional(jsonObject),
-  },
-  'must be an object',
+/**
+ * valibot gives a missing key the message of its object schema, and `v.object` takes an array
+ * for an object: both are handled here.
+ */
+const objectMessage = (issue: v.ObjectIssue): string =>
+  issue.input === undefined ? 'is required' : 'must be an object'
+
+const sessionMeta = v.pipe(
+  v.custom<Record<string, unknown>>(isPlainObject, 'must be an object'),
+  v.object(
+    {
+      started_at: optional(timestamp),
+      working_dir: optional(text(4096)),
+      source_file: optional(text(4096)),
+      metadata: optional(jsonObject),
+    },
+    objectMessage,
+  ),
 )
 
 export const turnSchema = v.object(
@@ -222,7 +232,7 @@ export const turnSchema = v.object(
     metadata: optional(jsonObject),
     session_meta: optional(sessionMeta),
   },
-  'must be an object',
+  objectMessage,
 )
 
 /** Fallback message for issues without one of their own: a missing required field. */
@@ -277,8 +287,8 @@ export function parseTurnLine(line: string): ParsedLine {
       timestamp: t.timestamp,
       content: t.content ?? null,
       model: t.model ?? null,
-      tokensIn: t.tokens_in ?? null,
-      tokensOut: t.tokens_out ?? null,
+      tokensIn: t.tokens_in == null ? null : t.tokens_in + 0,
+      tokensOut: t.tokens_out == null ? null : t.tokens_out + 0,
       costUsd: t.cost_usd == null ? null : t.cost_usd + 0,
       toolCalls: t.tool_calls ?? null,
       metadata: t.metadata ?? null,
