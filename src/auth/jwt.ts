@@ -286,7 +286,7 @@ function defaultAlgorithm(jwk: JWK): string | undefined {
 /** A public verification key, and for RSA one that jose will accept (≥ 2048 bits). */
 function usable(key: CryptoKey): boolean {
   if (key.type !== 'public') return false
-  const { modulusLength } = key.algorithm as Partial<RsaHashedKeyAlgorithm>
+  const { modulusLength } = key.algorithm as { modulusLength?: number }
   return modulusLength === undefined || modulusLength >= RSA_BITS_MIN
 }
 
