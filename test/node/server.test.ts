@@ -127,3 +127,19 @@ describe('Node server over real sockets', () => {
     expect(res.headers.get('www-authenticate')).toBe('Bearer')
   })
 })
+
+describe('npm run serve fails closed', () => {
+  it('exits non-zero printing CONFIG_INVALID and the variable, never its value', async () => {
+    const { spawnSync } = await import('node:child_process')
+    const value = 'too-short-a-secret'
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/node/serve.ts'], {
+      env: { PATH: process.env.PATH, JWT_SECRET: value, PORT: '0', LIBSQL_URL: db.url },
+      encoding: 'utf8',
+      timeout: 20_000,
+    })
+    expect(run.status).toBe(1)
+    expect(run.stderr).toContain('CONFIG_INVALID')
+    expect(run.stderr).toContain('JWT_SECRET')
+    expect(run.stderr + run.stdout).not.toContain(value)
+  })
+})
