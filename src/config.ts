@@ -4,6 +4,7 @@
  * CONFIG_INVALID naming the variable, never its value.
  */
 import * as v from 'valibot'
+import { DEFAULT_LIBSQL_TIMEOUT_MS } from './db/client'
 import { ApiError } from './errors'
 
 export type JwtAlgorithm =
@@ -63,6 +64,8 @@ export type IngestLimits = {
 export type Config = {
   libsqlUrl: string
   libsqlAuthToken: string | undefined
+  /** Deadline of each request to a libSQL server (http:, https:, libsql:); see db/client.ts. */
+  libsqlTimeoutMs: number
   auth: AuthConfig
   ingest: IngestLimits
 }
@@ -145,6 +148,7 @@ const GiB = 1024 * 1024 * 1024
 const envSchema = v.object({
   LIBSQL_URL: v.pipe(raw, v.optional(libsqlUrl)),
   LIBSQL_AUTH_TOKEN: raw,
+  LIBSQL_TIMEOUT_MS: integerIn(100, 600_000),
   JWT_SECRET: v.pipe(
     raw,
     v.optional(
@@ -253,6 +257,7 @@ export function parseConfig(env: Record<string, unknown>, fallback: ConfigDefaul
   return {
     libsqlUrl: libsql,
     libsqlAuthToken: e.LIBSQL_AUTH_TOKEN,
+    libsqlTimeoutMs: e.LIBSQL_TIMEOUT_MS ?? DEFAULT_LIBSQL_TIMEOUT_MS,
     auth: {
       keySource,
       algorithms: e.JWT_ALGORITHMS,

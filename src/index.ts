@@ -7,6 +7,7 @@ import { createClient } from '@libsql/client/web'
 import { createApp } from './app'
 import { createVerifier } from './auth/jwt'
 import { parseConfig } from './config'
+import { fetchWithDeadline } from './db/client'
 import { TurnStore } from './db/turns'
 import { ApiError, problemResponse } from './errors'
 
@@ -26,6 +27,7 @@ function build(env: Record<string, unknown>): Handler {
     const client = createClient({
       url: config.libsqlUrl,
       ...(config.libsqlAuthToken === undefined ? {} : { authToken: config.libsqlAuthToken }),
+      fetch: fetchWithDeadline(config.libsqlTimeoutMs),
     })
     const app = createApp({
       limits: config.ingest,

@@ -38,6 +38,13 @@ const emptyChunk = (): Chunk => ({ records: [], lines: [], bytes: 0 })
 
 export const RETRY_AFTER_SECONDS = 5
 
+/**
+ * What a body must deliver in each idle window (`idleTimeoutMs` of waiting for it) to count as
+ * making progress: a client that trickles a byte every few seconds is cut off with BODY_TIMEOUT
+ * like one that sends nothing, so it cannot hold a request open forever.
+ */
+export const MIN_BYTES_PER_IDLE_WINDOW = 512
+
 export async function ingest(options: IngestOptions): Promise<Summary> {
   const { owner, store, limits } = options
   const splitter = new LineSplitter(limits.maxLineBytes)
@@ -134,9 +141,10 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
 
   if (options.body === null) return summary()
   const reader = options.body.getReader()
+  const idle = new IdleWindow(limits.idleTimeoutMs)
   try {
     for (;;) {
-      const { done, value } = await readWithin(reader, limits.idleTimeoutMs)
+      const { done, value } = await idle.read(reader)
       if (done) break
       bytes += value.byteLength
       if (bytes > limits.maxBodyBytes) {
@@ -176,17 +184,56 @@ function toApiError(error: unknown): ApiError {
   return new ApiError('INTERNAL', 'The request failed unexpectedly.', { cause: error })
 }
 
+/**
+ * The idle timeout. Only time spent waiting for the body counts (not time spent waiting for a
+ * commit), and the window starts over only once MIN_BYTES_PER_IDLE_WINDOW bytes have arrived
+ * in it: a body that delivers less than that in `windowMs` of waiting gets BODY_TIMEOUT.
+ */
+class IdleWindow {
+  readonly #windowMs: number
+  #waitedMs = 0
+  #bytes = 0
+
+  constructor(windowMs: number) {
+    this.#windowMs = windowMs
+  }
+
+  async read(
+    reader: ReadableStreamDefaultReader<Uint8Array>,
+  ): Promise<ReadableStreamReadResult<Uint8Array>> {
+    const started = Date.now()
+    const result = await readWithin(
+      reader,
+      Math.max(0, this.#windowMs - this.#waitedMs),
+      this.#windowMs,
+    )
+    this.#waitedMs += Date.now() - started
+    if (!result.done) {
+      this.#bytes += result.value.byteLength
+      if (this.#bytes >= MIN_BYTES_PER_IDLE_WINDOW) {
+        this.#bytes = 0
+        this.#waitedMs = 0
+      }
+    }
+    return result
+  }
+}
+
 /** One read of the body, or BODY_TIMEOUT when nothing arrives for `ms`. */
 async function readWithin(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   ms: number,
+  windowMs: number,
 ): Promise<ReadableStreamReadResult<Uint8Array>> {
   let timer: ReturnType<typeof setTimeout> | undefined
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () =>
         reject(
-          new ApiError('BODY_TIMEOUT', `No body bytes arrived for ${ms} ms; stopped reading.`),
+          new ApiError(
+            'BODY_TIMEOUT',
+            `The body stalled: fewer than ${MIN_BYTES_PER_IDLE_WINDOW} bytes arrived in ${windowMs} ms; stopped reading.`,
+          ),
         ),
       ms,
     )

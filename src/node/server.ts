@@ -25,7 +25,11 @@ export async function startNodeServer(
   config: Config,
   options: { port: number; hostname?: string; log?: (message: string, error: unknown) => void },
 ): Promise<NodeServer> {
-  const client = await openNodeDatabase(config.libsqlUrl, config.libsqlAuthToken)
+  const client = await openNodeDatabase(
+    config.libsqlUrl,
+    config.libsqlAuthToken,
+    config.libsqlTimeoutMs,
+  )
   await applyMigrations(client)
   const app = createApp({
     limits: config.ingest,
