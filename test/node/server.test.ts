@@ -2,13 +2,12 @@
  * The Node entry over real sockets: what app.request cannot show (a client that goes away, a
  * body that stalls, a problem sent while the client is still sending).
  */
-import { request } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config'
 import { type NodeServer, startNodeServer } from '../../src/node/server'
-import { tokenFor } from '../helpers/app'
 import { createTestDatabase, freshOwner, type TestDatabase, turnsOf } from '../helpers/db'
 import { SECRET } from '../helpers/keys'
+import { openIngest } from '../helpers/node'
 import { ndjson, wireTurn } from '../helpers/turns'
 
 let db: TestDatabase
@@ -30,34 +29,8 @@ afterAll(async () => {
   await db.close()
 })
 
-type Answer = { status: number; headers: Record<string, unknown>; body: Record<string, unknown> }
-
-/** A streaming POST: write pieces when you like, then end or destroy. */
-async function open(owner: string) {
-  const req = request(`${server.url}/v1/ingest`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${await tokenFor(owner)}`,
-      'content-type': 'application/x-ndjson',
-    },
-  })
-  const answer = new Promise<Answer>((resolve, reject) => {
-    req.on('response', (res) => {
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (piece: string) => {
-        text += piece
-      })
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) }),
-      )
-    })
-    req.on('error', reject)
-  })
-  answer.catch(() => {}) // a destroyed request rejects; tests that destroy do not await it
-  req.flushHeaders()
-  return { req, answer }
-}
+/** A streaming POST to this file's server. */
+const open = (owner: string) => openIngest(server.url, owner)
 
 describe('Node server over real sockets', () => {
   it('commits the first chunk while the client is still sending', async () => {
