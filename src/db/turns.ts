@@ -7,7 +7,7 @@
  * The repository does not decide chunk boundaries or retries: `writeChunk` writes what it is
  * handed as one batch transaction, and the ingest pipeline owns the policy.
  */
-import type { Client, InArgs, InStatement } from '@libsql/client'
+import type { Client, InStatement, InValue } from '@libsql/client'
 import { sql } from 'drizzle-orm'
 import type { LibSQLDatabase } from 'drizzle-orm/libsql'
 import { drizzle } from 'drizzle-orm/libsql/web'
@@ -82,9 +82,81 @@ const slices = <T>(items: readonly T[], size: number): T[][] => {
   return out
 }
 
+/** Append the session columns' values of one merged row to `args`, in Drizzle's order. */
+const pushSessionValues = (args: InValue[], s: SessionValues): void => {
+  args.push(
+    s.owner,
+    s.tool,
+    s.host,
+    s.sessionId,
+    s.startedAt,
+    s.endedAt,
+    s.workingDir ?? null,
+    s.sourceFile ?? null,
+    s.metadata ?? null,
+  )
+}
+
+/** Append the turn columns' values of `r` to `args`, in the order Drizzle binds them. */
+const pushTurnValues = (args: InValue[], owner: string, r: TurnRecord): void => {
+  args.push(
+    owner,
+    r.tool,
+    r.host,
+    r.sessionId,
+    r.turnId,
+    r.seq,
+    r.role,
+    r.timestamp,
+    r.content,
+    r.model,
+    r.tokensIn,
+    r.tokensOut,
+    r.costUsd,
+    r.toolCalls,
+    r.metadata,
+  )
+}
+
+/**
+ * A record whose every field is a value no other field or row has: building a statement from
+ * markers with Drizzle and with the hand-written fill above, and comparing the two, proves the
+ * fill binds each value to the column Drizzle placed it under.
+ */
+const markerRecord = (i: number): TurnRecord => ({
+  tool: `tool.${i}`,
+  host: `host.${i}`,
+  sessionId: `session.${i}`,
+  turnId: `turn.${i}`,
+  seq: i * 16 + 1,
+  role: `role.${i}` as Role,
+  timestamp: `timestamp.${i}`,
+  content: `content.${i}`,
+  model: `model.${i}`,
+  tokensIn: i * 16 + 2,
+  tokensOut: i * 16 + 3,
+  costUsd: i * 16 + 4.5,
+  toolCalls: `tool_calls.${i}`,
+  metadata: `metadata.${i}`,
+  session: {
+    startedAt: `started_at.${i}`,
+    workingDir: `working_dir.${i}`,
+    sourceFile: `source_file.${i}`,
+    metadata: `session_metadata.${i}`,
+  },
+})
+
+const sameValues = (a: readonly unknown[], b: readonly unknown[]): boolean =>
+  a.length === b.length && a.every((value, i) => Object.is(value, b[i]))
+
 export class TurnStore {
   readonly #client: Client
   readonly #db: LibSQLDatabase
+  /**
+   * SQL text of the n-row upserts, by table and n. Drizzle builds each shape once; building it
+   * for every chunk cost more CPU than parsing the chunk (README, Performance).
+   */
+  readonly #sql = new Map<string, string>()
 
   constructor(client: Client) {
     this.#client = client
@@ -96,62 +168,96 @@ export class TurnStore {
   statements(owner: string, records: readonly TurnRecord[]): InStatement[] {
     const statements: InStatement[] = []
     for (const rows of slices(mergeSessions(owner, records), ROWS_PER_STATEMENT)) {
-      const query = this.#db
-        .insert(sessions)
-        .values(rows)
-        .onConflictDoUpdate({
-          target: [sessions.owner, sessions.tool, sessions.host, sessions.sessionId],
-          set: {
-            startedAt: sql`min(${sessions.startedAt}, excluded.started_at)`,
-            endedAt: sql`max(${sessions.endedAt}, excluded.ended_at)`,
-            workingDir: sql`coalesce(${sessions.workingDir}, excluded.working_dir)`,
-            sourceFile: sql`coalesce(${sessions.sourceFile}, excluded.source_file)`,
-            metadata: sql`coalesce(${sessions.metadata}, excluded.metadata)`,
-          },
-        })
-        .toSQL()
-      statements.push({ sql: query.sql, args: query.params as InArgs })
+      const args: InValue[] = []
+      for (const row of rows) pushSessionValues(args, row)
+      statements.push({ sql: this.#shape('sessions', rows.length), args })
     }
-    for (const slice of slices(records, ROWS_PER_STATEMENT)) {
-      const rows = slice.map((r) => ({
-        owner,
-        tool: r.tool,
-        host: r.host,
-        sessionId: r.sessionId,
-        turnId: r.turnId,
-        seq: r.seq,
-        role: r.role,
-        timestamp: r.timestamp,
-        content: r.content,
-        model: r.model,
-        tokensIn: r.tokensIn,
-        tokensOut: r.tokensOut,
-        costUsd: r.costUsd,
-        toolCalls: r.toolCalls,
-        metadata: r.metadata,
-      }))
-      const query = this.#db
-        .insert(turns)
-        .values(rows)
-        .onConflictDoUpdate({
-          target: [turns.owner, turns.tool, turns.host, turns.sessionId, turns.turnId],
-          set: {
-            seq: sql`excluded.seq`,
-            role: sql`excluded.role`,
-            timestamp: sql`excluded.timestamp`,
-            content: sql`excluded.content`,
-            model: sql`excluded.model`,
-            tokensIn: sql`excluded.tokens_in`,
-            tokensOut: sql`excluded.tokens_out`,
-            costUsd: sql`excluded.cost_usd`,
-            toolCalls: sql`excluded.tool_calls`,
-            metadata: sql`excluded.metadata`,
-          },
-        })
-        .toSQL()
-      statements.push({ sql: query.sql, args: query.params as InArgs })
+    for (let at = 0; at < records.length; at += ROWS_PER_STATEMENT) {
+      const end = Math.min(records.length, at + ROWS_PER_STATEMENT)
+      const args: InValue[] = []
+      for (let i = at; i < end; i++) pushTurnValues(args, owner, records[i] as TurnRecord)
+      statements.push({ sql: this.#shape('turns', end - at), args })
     }
     return statements
+  }
+
+  /** The SQL of an n-row upsert into `table`, built by Drizzle the first time it is asked for. */
+  #shape(table: 'sessions' | 'turns', rows: number): string {
+    const key = `${table}:${rows}`
+    const cached = this.#sql.get(key)
+    if (cached !== undefined) return cached
+    const markers = Array.from({ length: rows }, (_, i) => markerRecord(i))
+    const built =
+      table === 'sessions'
+        ? this.#sessionsQuery(mergeSessions('owner', markers))
+        : this.#turnsQuery('owner', markers)
+    const expected: InValue[] = []
+    if (table === 'sessions') {
+      for (const row of mergeSessions('owner', markers)) pushSessionValues(expected, row)
+    } else {
+      for (const r of markers) pushTurnValues(expected, 'owner', r)
+    }
+    if (!sameValues(built.params, expected)) {
+      throw new Error(`TurnStore: Drizzle binds the ${table} columns in another order than ours`)
+    }
+    this.#sql.set(key, built.sql)
+    return built.sql
+  }
+
+  #sessionsQuery(rows: SessionValues[]) {
+    return this.#db
+      .insert(sessions)
+      .values(rows)
+      .onConflictDoUpdate({
+        target: [sessions.owner, sessions.tool, sessions.host, sessions.sessionId],
+        set: {
+          startedAt: sql`min(${sessions.startedAt}, excluded.started_at)`,
+          endedAt: sql`max(${sessions.endedAt}, excluded.ended_at)`,
+          workingDir: sql`coalesce(${sessions.workingDir}, excluded.working_dir)`,
+          sourceFile: sql`coalesce(${sessions.sourceFile}, excluded.source_file)`,
+          metadata: sql`coalesce(${sessions.metadata}, excluded.metadata)`,
+        },
+      })
+      .toSQL()
+  }
+
+  #turnsQuery(owner: string, records: readonly TurnRecord[]) {
+    const rows = records.map((r) => ({
+      owner,
+      tool: r.tool,
+      host: r.host,
+      sessionId: r.sessionId,
+      turnId: r.turnId,
+      seq: r.seq,
+      role: r.role,
+      timestamp: r.timestamp,
+      content: r.content,
+      model: r.model,
+      tokensIn: r.tokensIn,
+      tokensOut: r.tokensOut,
+      costUsd: r.costUsd,
+      toolCalls: r.toolCalls,
+      metadata: r.metadata,
+    }))
+    return this.#db
+      .insert(turns)
+      .values(rows)
+      .onConflictDoUpdate({
+        target: [turns.owner, turns.tool, turns.host, turns.sessionId, turns.turnId],
+        set: {
+          seq: sql`excluded.seq`,
+          role: sql`excluded.role`,
+          timestamp: sql`excluded.timestamp`,
+          content: sql`excluded.content`,
+          model: sql`excluded.model`,
+          tokensIn: sql`excluded.tokens_in`,
+          tokensOut: sql`excluded.tokens_out`,
+          costUsd: sql`excluded.cost_usd`,
+          toolCalls: sql`excluded.tool_calls`,
+          metadata: sql`excluded.metadata`,
+        },
+      })
+      .toSQL()
   }
 
   /**

@@ -101,6 +101,30 @@ describe('Node server over real sockets', () => {
   })
 })
 
+describe('the embedded database writer', () => {
+  it('rejects only the line the database refuses, as DB_CONSTRAINT, and commits the rest', async () => {
+    await db.client.execute(`create trigger if not exists poison before insert on turns
+      when new.content = 'poison' begin select raise(abort, 'poisoned row'); end`)
+    const owner = freshOwner()
+    const { req, answer } = await open(owner)
+    req.end(
+      ndjson([
+        wireTurn({ turn_id: 'a' }),
+        wireTurn({ turn_id: 'b', content: 'poison' }),
+        wireTurn({ turn_id: 'c' }),
+      ]),
+    )
+    const { status, body } = await answer
+    expect(status).toBe(207)
+    expect(body).toMatchObject({
+      accepted: 2,
+      rejected: 1,
+      errors: [{ line: 2, code: 'DB_CONSTRAINT' }],
+    })
+    expect((await turnsOf(db.client, owner)).map((r) => r.turn_id)).toEqual(['a', 'c'])
+  })
+})
+
 describe('npm run serve fails closed', () => {
   it('exits non-zero printing CONFIG_INVALID and the variable, never its value', async () => {
     const { spawnSync } = await import('node:child_process')
