@@ -48,7 +48,14 @@ export async function startNodeServer(
     ...(options.log === undefined ? {} : { log: options.log }),
   })
   const hostname = options.hostname ?? '127.0.0.1'
-  const server = serve({ fetch: app.fetch, hostname, port: options.port })
+  const server = serve({
+    fetch: app.fetch,
+    hostname,
+    port: options.port,
+    // No cap on a whole request: a long stream that keeps delivering is welcome, and a stalled
+    // one is cut off by the ingest idle timeout (INGEST_IDLE_TIMEOUT_MS) with a 408 problem.
+    serverOptions: { requestTimeout: 0 },
+  })
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve)
