@@ -177,9 +177,8 @@ class WriterThread {
 
   constructor(url: string) {
     this.#path = url.slice('file:'.length).split('?')[0] ?? ''
-    // The native driver under @libsql/client (better-sqlite3's API), found where the client finds it.
-    const fromClient = createRequire(createRequire(import.meta.url).resolve('@libsql/client'))
-    this.#driver = fromClient.resolve('libsql')
+    // The native driver under @libsql/client (better-sqlite3's API); the thread requires it.
+    this.#driver = createRequire(import.meta.url).resolve('libsql')
   }
 
   /** Run `statements` as one transaction on the thread. */

@@ -1,0 +1,275 @@
+/**
+ * The servers under test, each a child process so that its memory is its own: `npm run serve`'s
+ * entry (src/node/serve.ts) on a fresh embedded file database, and the worker under
+ * `wrangler dev` against a local sqld. All bind 127.0.0.1; all are stopped by procs.stopAll().
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { openNodeDatabase } from '../src/node/database'
+import { applyMigrations } from '../src/node/migrations'
+import { findFreePort, loopback, type SqldServer, startSqld } from '../src/node/sqld'
+import { memoryOf, removeFolder, tempFolder, track, trackStop } from './procs'
+
+export const root = fileURLToPath(new URL('../', import.meta.url))
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** The parent's environment without anything tributary, libSQL or wrangler would read. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [key, value] of Object.entries(process.env)) {
+    if (/^(JWT_|INGEST_|LIBSQL_|PORT$|CLOUDFLARE_|WRANGLER_|SQLD_|NODE_OPTIONS$)/.test(key))
+      continue
+    env[key] = value
+  }
+  return env
+}
+
+/** Keep the last few KB a child printed, to show when it fails. */
+function tail(child: ChildProcess): () => string {
+  let text = ''
+  const take = (chunk: Buffer) => {
+    text = (text + chunk.toString('utf8')).slice(-4000)
+  }
+  child.stdout?.on('data', take)
+  child.stderr?.on('data', take)
+  return () => text
+}
+
+export type Server = {
+  url: string
+  pid: number
+  /** Peak and current RSS of the server process itself (the node process, or workerd). */
+  memory(): { rss: number; peak: number } | undefined
+  /** Highest RSS seen by the 20 ms sampler since the start or the last reset. */
+  sampledPeak(): number
+  resetSampledPeak(): void
+  /** The last few KB the server printed. */
+  output(): string
+  stop(): Promise<void>
+}
+
+function sampler(pid: () => number | undefined) {
+  let peak = 0
+  const timer = setInterval(() => {
+    const id = pid()
+    const m = id === undefined ? undefined : memoryOf(id)
+    if (m !== undefined && m.rss > peak) peak = m.rss
+  }, 20)
+  timer.unref()
+  return {
+    peak: () => peak,
+    reset: () => {
+      peak = 0
+    },
+    stop: () => clearInterval(timer),
+  }
+}
+
+export type ServeOptions = {
+  secret: string
+  env?: Record<string, string>
+  /** Extra node flags, e.g. --cpu-prof. */
+  nodeArgs?: string[]
+  log?: (line: string) => void
+}
+
+/**
+ * `npm run serve` as a child: `node --import tsx src/node/serve.ts` (one process, so its RSS is
+ * the server's) on a fresh file database in a temporary folder, PORT=0.
+ */
+export async function startServe(options: ServeOptions): Promise<Server> {
+  const dir = tempFolder('serve')
+  const child = spawn(
+    process.execPath,
+    [...(options.nodeArgs ?? []), '--import', 'tsx', join(root, 'src/node/serve.ts')],
+    {
+      cwd: root,
+      env: {
+        ...cleanEnv(),
+        PORT: '0',
+        LIBSQL_URL: `file:${join(dir, 'tributary.db')}`,
+        JWT_SECRET: options.secret,
+        ...options.env,
+      },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
+  const output = tail(child)
+  const handle = track('serve', child)
+  const url = await new Promise<string>((resolve, reject) => {
+    let seen = ''
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output()}`)), 30_000)
+    child.stdout?.on('data', (chunk: Buffer) => {
+      seen += chunk.toString('utf8')
+      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(seen)
+      if (match?.[1] !== undefined) {
+        clearTimeout(timer)
+        resolve(match[1])
+      }
+    })
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`serve exited (${code}) before listening:\n${output()}`))
+    })
+  }).catch(async (error: unknown) => {
+    await handle.stop()
+    removeFolder(dir)
+    throw error
+  })
+  const pid = child.pid as number
+  const memory = sampler(() => pid)
+  return {
+    url,
+    pid,
+    memory: () => memoryOf(pid),
+    sampledPeak: memory.peak,
+    resetSampledPeak: memory.reset,
+    output,
+    async stop() {
+      memory.stop()
+      await handle.stop()
+      removeFolder(dir)
+    },
+  }
+}
+
+/** A fresh, migrated sqld in a temporary folder. */
+export async function startBenchSqld(): Promise<SqldServer & { dir: string }> {
+  const dir = tempFolder('sqld')
+  const sqld = await startSqld({ dataDir: dir })
+  const stopSqld = sqld.stop
+  const handle = trackStop(
+    'sqld',
+    async () => {
+      await stopSqld()
+      removeFolder(dir)
+    },
+    () => sqld.kill('SIGKILL'),
+  )
+  try {
+    const client = await openNodeDatabase(sqld.url)
+    try {
+      await applyMigrations(client)
+    } finally {
+      client.close()
+    }
+  } catch (error) {
+    await handle.stop()
+    throw error
+  }
+  return { ...sqld, dir, stop: handle.stop }
+}
+
+/** workerd's pid under a wrangler process group (for its RSS), when it can be found. */
+function workerdPid(pgid: number): number | undefined {
+  try {
+    const out = execFileSync('ps', ['-o', 'pid=,comm=', '-g', String(pgid)], { encoding: 'utf8' })
+    const line = out.split('\n').find((l) => l.includes('workerd'))
+    return line === undefined ? undefined : Number(line.trim().split(/\s+/)[0])
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The worker under `wrangler dev` (local mode, offline: the same flags as src/node/dev.ts) with
+ * LIBSQL_URL pointing at `libsqlUrl`. Secrets come from a temporary env file, never .dev.vars.
+ */
+export async function startWorker(
+  libsqlUrl: string,
+  secret: string,
+  vars: Record<string, string> = {},
+): Promise<Server> {
+  const dir = tempFolder('wrangler')
+  const envFile = join(dir, 'bench.env')
+  writeFileSync(envFile, `JWT_SECRET=${secret}\n`, { mode: 0o600 })
+  const port = await findFreePort()
+  const wrangler = join(
+    dirname(createRequire(import.meta.url).resolve('wrangler/package.json')),
+    'bin',
+    'wrangler.js',
+  )
+  const args = [
+    wrangler,
+    'dev',
+    '--config',
+    join(root, 'wrangler.toml'),
+    '--local',
+    '--ip',
+    loopback,
+    '--port',
+    String(port),
+    '--inspector-ip',
+    loopback,
+    '--inspector-port',
+    String(await findFreePort()),
+    '--persist-to',
+    join(dir, 'state'),
+    '--env-file',
+    envFile,
+    '--var',
+    `LIBSQL_URL:${libsqlUrl}`,
+    ...Object.entries(vars).flatMap(([key, value]) => ['--var', `${key}:${value}`]),
+    '--show-interactive-dev-session=false',
+    '--log-level',
+    'warn',
+  ]
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env: {
+      ...cleanEnv(),
+      WRANGLER_SEND_METRICS: 'false',
+      WRANGLER_SEND_ERROR_REPORTS: 'false',
+      CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+      WRANGLER_HIDE_BANNER: 'true',
+      CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV: 'true',
+      CLOUDFLARE_INCLUDE_PROCESS_ENV: 'false',
+    },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const output = tail(child)
+  const handle = track('wrangler dev', child)
+  const url = `http://${loopback}:${port}`
+  let exited = false
+  child.once('exit', () => {
+    exited = true
+  })
+  const deadline = Date.now() + 90_000
+  for (;;) {
+    if (exited || Date.now() > deadline) {
+      await handle.stop()
+      removeFolder(dir)
+      throw new Error(`wrangler dev did not become ready:\n${output()}`)
+    }
+    try {
+      const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) })
+      await response.body?.cancel()
+      if (response.ok) break
+    } catch {
+      // not yet
+    }
+    await sleep(200)
+  }
+  const pid = child.pid as number
+  const workerd = workerdPid(pid) ?? pid
+  const memory = sampler(() => workerd)
+  return {
+    url,
+    pid: workerd,
+    memory: () => memoryOf(workerd),
+    sampledPeak: memory.peak,
+    resetSampledPeak: memory.reset,
+    output,
+    async stop() {
+      memory.stop()
+      await handle.stop()
+      removeFolder(dir)
+    },
+  }
+}
