@@ -36,6 +36,13 @@ const dataMessage = (error: unknown): string => {
   return 'the database refused this line'
 }
 
+/**
+ * Another writer held the database's write lock (sqld refuses a write batch that would wait for
+ * it). The batch was rolled back whole, so writing it again is safe.
+ */
+export const isBusy = (error: unknown): boolean =>
+  codesOf(error).some((code) => code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
+
 export function toDatabaseError(error: unknown): DatabaseError {
   if (error instanceof DatabaseError) return error
   const codes = codesOf(error)

@@ -11,7 +11,7 @@ import type { Client, InStatement, InValue } from '@libsql/client'
 import { sql } from 'drizzle-orm'
 import type { LibSQLDatabase } from 'drizzle-orm/libsql'
 import { drizzle } from 'drizzle-orm/libsql/web'
-import { toDatabaseError } from './errors'
+import { isBusy, toDatabaseError } from './errors'
 import { type Role, sessions, turns } from './schema'
 
 /** One validated turn, normalized: what a line becomes before it reaches the database. */
@@ -37,6 +37,12 @@ export type TurnRecord = {
     metadata: string | null
   }
 }
+
+/** Attempts of a write batch refused as busy, and the first pause between them (it doubles). */
+const BUSY_ATTEMPTS = 8
+const BUSY_BACKOFF_MS = 20
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** Rows per multi-row statement: well under SQLite's 32,766 bound parameters. */
 const ROWS_PER_STATEMENT = 200
@@ -266,10 +272,17 @@ export class TurnStore {
    */
   async writeChunk(owner: string, records: readonly TurnRecord[]): Promise<void> {
     if (records.length === 0) return
-    try {
-      await this.#client.batch(this.statements(owner, records), 'write')
-    } catch (error) {
-      throw toDatabaseError(error)
+    const statements = this.statements(owner, records)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#client.batch(statements, 'write')
+        return
+      } catch (error) {
+        // A libSQL server refuses a write that finds another in its lock; the batch rolled back
+        // whole and the upserts are idempotent, so it is written again after a short pause.
+        if (!isBusy(error) || attempt === BUSY_ATTEMPTS) throw toDatabaseError(error)
+        await pause(BUSY_BACKOFF_MS * 2 ** (attempt - 1) * (0.5 + Math.random()))
+      }
     }
   }
 
