@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { groupAlive, signalGroup } from '../src/node/procgroup'
 
 type Stoppable = { name: string; stop(): Promise<void>; kill(): void }
 
@@ -26,23 +27,6 @@ export function removeFolder(dir: string): void {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-const groupAlive = (pgid: number): boolean => {
-  try {
-    process.kill(-pgid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
-const signalGroup = (pgid: number, signal: NodeJS.Signals) => {
-  try {
-    process.kill(-pgid, signal)
-  } catch {
-    // already gone
-  }
-}
 
 /**
  * Track a child spawned with `detached: true` (its own process group). `stop()` sends SIGTERM to

@@ -24,6 +24,7 @@ import { ApiError } from '../errors'
 import { openNodeDatabase } from './database'
 import { defaultDevVarsPath, ensureDevVars } from './devvars'
 import { applyMigrations } from './migrations'
+import { groupAlive, signalGroup } from './procgroup'
 import { isPortFree, loopback, type SqldServer, startSqld } from './sqld'
 import { signFromDevVars } from './token'
 
@@ -83,23 +84,6 @@ function relay(stream: Readable | null, prefix: string): void {
   stream.on('end', () => {
     if (rest !== '') process.stdout.write(`${prefix}${rest}\n`)
   })
-}
-
-const groupAlive = (pgid: number) => {
-  try {
-    process.kill(-pgid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
-const signalGroup = (pgid: number, signal: NodeJS.Signals) => {
-  try {
-    process.kill(-pgid, signal)
-  } catch {
-    // the group is gone already
-  }
 }
 
 /** SIGTERM to the whole group, SIGKILL after a grace period; resolves when no member is left. */
