@@ -5,12 +5,12 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { openNodeDatabase } from '../src/node/database'
 import { applyMigrations } from '../src/node/migrations'
 import { findFreePort, loopback, type SqldServer, startSqld } from '../src/node/sqld'
+import { spawnWranglerDev } from '../src/node/wrangler'
 import { memoryOf, removeFolder, tempFolder, track, trackStop } from './procs'
 
 export const root = fileURLToPath(new URL('../', import.meta.url))
@@ -189,50 +189,23 @@ export async function startWorker(
   const envFile = join(dir, 'bench.env')
   writeFileSync(envFile, `JWT_SECRET=${secret}\n`, { mode: 0o600 })
   const port = await findFreePort()
-  const wrangler = join(
-    dirname(createRequire(import.meta.url).resolve('wrangler/package.json')),
-    'bin',
-    'wrangler.js',
+  const child = spawnWranglerDev(
+    port,
+    [
+      '--inspector-port',
+      String(await findFreePort()),
+      '--persist-to',
+      join(dir, 'state'),
+      '--env-file',
+      envFile,
+      '--var',
+      `LIBSQL_URL:${libsqlUrl}`,
+      ...Object.entries(vars).flatMap(([key, value]) => ['--var', `${key}:${value}`]),
+      '--log-level',
+      'warn',
+    ],
+    cleanEnv(),
   )
-  const args = [
-    wrangler,
-    'dev',
-    '--config',
-    join(root, 'wrangler.toml'),
-    '--local',
-    '--ip',
-    loopback,
-    '--port',
-    String(port),
-    '--inspector-ip',
-    loopback,
-    '--inspector-port',
-    String(await findFreePort()),
-    '--persist-to',
-    join(dir, 'state'),
-    '--env-file',
-    envFile,
-    '--var',
-    `LIBSQL_URL:${libsqlUrl}`,
-    ...Object.entries(vars).flatMap(([key, value]) => ['--var', `${key}:${value}`]),
-    '--show-interactive-dev-session=false',
-    '--log-level',
-    'warn',
-  ]
-  const child = spawn(process.execPath, args, {
-    cwd: root,
-    env: {
-      ...cleanEnv(),
-      WRANGLER_SEND_METRICS: 'false',
-      WRANGLER_SEND_ERROR_REPORTS: 'false',
-      CLOUDFLARE_CF_FETCH_ENABLED: 'false',
-      WRANGLER_HIDE_BANNER: 'true',
-      CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV: 'true',
-      CLOUDFLARE_INCLUDE_PROCESS_ENV: 'false',
-    },
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
   const output = tail(child)
   const handle = track('wrangler dev', child)
   const url = `http://${loopback}:${port}`

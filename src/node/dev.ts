@@ -13,10 +13,9 @@
  * Environment: PORT, LIBSQL_PORT, and for tests TRIBUTARY_DEV_VARS (path of the .dev.vars file)
  * and TRIBUTARY_DATA_DIR (sqld's data folder).
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { dirname, join, relative, resolve } from 'node:path'
+import { join, relative, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { parseConfig } from '../config'
@@ -27,6 +26,7 @@ import { applyMigrations } from './migrations'
 import { groupAlive, signalGroup } from './procgroup'
 import { isPortFree, loopback, type SqldServer, startSqld } from './sqld'
 import { signFromDevVars } from './token'
+import { spawnWranglerDev } from './wrangler'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const samplePath = join(root, 'sample', 'turns.ndjson')
@@ -102,47 +102,12 @@ async function stopGroup(child: ChildProcess, exited: Promise<unknown>): Promise
 }
 
 function startWrangler(port: number, libsqlUrl: string, devVarsPath: string): ChildProcess {
-  const bin = join(
-    dirname(createRequire(import.meta.url).resolve('wrangler/package.json')),
-    'bin',
-    'wrangler.js',
-  )
-  const args = [
-    bin,
-    'dev',
-    '--config',
-    join(root, 'wrangler.toml'),
-    '--local',
-    '--ip',
-    loopback,
-    '--port',
-    String(port),
-    '--inspector-ip',
-    loopback,
-    '--var',
-    `LIBSQL_URL:${libsqlUrl}`,
-    '--show-interactive-dev-session=false',
-  ]
+  const args = ['--var', `LIBSQL_URL:${libsqlUrl}`]
   // wrangler reads .dev.vars next to wrangler.toml by itself; another file is passed explicitly.
   if (resolve(devVarsPath) !== defaultDevVarsPath) args.push('--env-file', devVarsPath)
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    WRANGLER_SEND_METRICS: 'false',
-    WRANGLER_SEND_ERROR_REPORTS: 'false',
-    CLOUDFLARE_CF_FETCH_ENABLED: 'false',
-    // The banner runs an update check against the npm registry.
-    WRANGLER_HIDE_BANNER: 'true',
-    CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV: 'true',
-    CLOUDFLARE_INCLUDE_PROCESS_ENV: 'false',
-  }
+  const env: NodeJS.ProcessEnv = { ...process.env }
   delete env.CLOUDFLARE_ENV
-  return spawn(process.execPath, args, {
-    cwd: root,
-    env,
-    // Its own process group, so that stopping it reaches workerd and esbuild too.
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  return spawnWranglerDev(port, args, env)
 }
 
 async function waitForHealthz(url: string, gaveUp: Promise<unknown>): Promise<void> {
