@@ -3,28 +3,9 @@ import vm from 'node:vm'
 import { describe, expect, it } from 'vitest'
 import { type LineEvent, LineSplitter } from '../../src/ingest/lines'
 import { parseTurnLine } from '../../src/ingest/turn'
+import { BOM, bytesOf, feed, MAX } from '../helpers/lines'
 
 const encoder = new TextEncoder()
-const BOM = [0xef, 0xbb, 0xbf]
-const MAX = 1024
-
-const bytesOf = (body: string | Uint8Array | number[]): Uint8Array =>
-  typeof body === 'string'
-    ? encoder.encode(body)
-    : body instanceof Uint8Array
-      ? body
-      : Uint8Array.from(body)
-
-function feed(
-  chunks: Array<string | Uint8Array | number[]>,
-  max = MAX,
-): { events: LineEvent[]; lines: number } {
-  const splitter = new LineSplitter(max)
-  const events: LineEvent[] = []
-  for (const chunk of chunks) events.push(...splitter.push(bytesOf(chunk)))
-  events.push(...splitter.end())
-  return { events, lines: splitter.lines }
-}
 
 const oneByteChunks = (body: string | number[]): Uint8Array[] =>
   Array.from(bytesOf(body), (byte) => Uint8Array.of(byte))

@@ -1,26 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { jsonValueProblem, normalizeTimestamp, parseTurnLine } from '../../src/ingest/turn'
+import { lineWith, minimalTurn, nestedArray, nestedObject, rawLine } from '../helpers/wire'
 
 const SECRET = 'sk-live-SECRET123'
-
-const base = {
-  tool: 'claude-code',
-  host: 'laptop-7',
-  session_id: 'session-1',
-  turn_id: 'session-1:1',
-  seq: 1,
-  role: 'user',
-  timestamp: '2026-11-22T13:22:26.123Z',
-}
-
-const lineWith = (overrides: Record<string, unknown>): string => {
-  const wire: Record<string, unknown> = { ...base, ...overrides }
-  for (const [k, value] of Object.entries(wire)) if (value === undefined) delete wire[k]
-  return JSON.stringify(wire)
-}
-
-/** The line text of `base` plus raw JSON members, for values JSON.stringify cannot write. */
-const rawLine = (members: string): string => `${JSON.stringify(base).slice(0, -1)},${members}}`
 
 type Rejection = { code: string; field?: string; message: string }
 
@@ -37,18 +19,6 @@ function expectInvalidField(line: string, field: string): Rejection {
   expect(rejection).toMatchObject({ code: 'INVALID_FIELD', field })
   expect(rejection.message.startsWith(`${field} `)).toBe(true)
   return rejection
-}
-
-const nestedObject = (levels: number): unknown => {
-  let value: unknown = { leaf: true }
-  for (let i = 1; i < levels; i++) value = { a: value }
-  return value
-}
-
-const nestedArray = (levels: number): unknown => {
-  let value: unknown = [1]
-  for (let i = 1; i < levels; i++) value = [value]
-  return value
 }
 
 describe('parseTurnLine: not a JSON object', () => {
@@ -101,7 +71,7 @@ describe('parseTurnLine: not a JSON object', () => {
 })
 
 describe('parseTurnLine: required fields', () => {
-  for (const field of Object.keys(base)) {
+  for (const field of Object.keys(minimalTurn)) {
     it(`rejects a line without ${field}: INVALID_FIELD "${field} is required"`, () => {
       expect(reject(lineWith({ [field]: undefined }))).toEqual({
         code: 'INVALID_FIELD',

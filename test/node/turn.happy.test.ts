@@ -1,45 +1,16 @@
 import { describe, expect, it } from 'vitest'
 import { MAX_JSON_DEPTH, normalizeTimestamp, parseTurnLine, type Turn } from '../../src/ingest/turn'
+import { lineWith, minimalTurn, nestedArray, nestedObject, rawLine } from '../helpers/wire'
 
-/** The minimal valid line: only the required fields. */
-const base = {
-  tool: 'claude-code',
-  host: 'laptop-7',
-  session_id: 'session-1',
-  turn_id: 'session-1:1',
-  seq: 1,
-  role: 'user',
-  timestamp: '2026-11-22T13:22:26.123Z',
-}
-
-/** Parses `base` with `overrides` (an `undefined` override removes the field); must be accepted. */
+/** Parses `minimalTurn` with `overrides` (an `undefined` override removes the field); must be accepted. */
 function accept(overrides: Record<string, unknown> = {}): Turn {
-  const wire: Record<string, unknown> = { ...base, ...overrides }
-  for (const [k, value] of Object.entries(wire)) if (value === undefined) delete wire[k]
-  return acceptLine(JSON.stringify(wire))
+  return acceptLine(lineWith(overrides))
 }
 
 function acceptLine(line: string): Turn {
   const result = parseTurnLine(line)
   if (!result.ok) throw new Error(`rejected: ${result.code} ${result.field} ${result.message}`)
   return result.turn
-}
-
-/** The line text of `base` plus raw JSON members, for values JSON.stringify cannot write. */
-const rawLine = (members: string): string => `${JSON.stringify(base).slice(0, -1)},${members}}`
-
-/** `{"a":{"a":…}}` with `levels` objects in total (the outer one is level 1). */
-const nestedObject = (levels: number): unknown => {
-  let value: unknown = { leaf: true }
-  for (let i = 1; i < levels; i++) value = { a: value }
-  return value
-}
-
-/** `[[…[1]…]]` with `levels` arrays in total. */
-const nestedArray = (levels: number): unknown => {
-  let value: unknown = [1]
-  for (let i = 1; i < levels; i++) value = [value]
-  return value
 }
 
 describe('parseTurnLine: a full line', () => {
@@ -169,7 +140,7 @@ describe('parseTurnLine: string fields at their length limits', () => {
     const long = 'd'.repeat(4096)
     const astral = '𝄞'.repeat(4096)
     expect(accept({ session_meta: { working_dir: long, source_file: astral } }).session).toEqual({
-      startedAt: base.timestamp,
+      startedAt: minimalTurn.timestamp,
       workingDir: long,
       sourceFile: astral,
       metadata: null,

@@ -1,18 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { parseTurnLine, type Turn } from '../../src/ingest/turn'
-
-const base = {
-  tool: 'claude-code',
-  host: 'laptop-7',
-  session_id: 'session-1',
-  turn_id: 'session-1:1',
-  seq: 1,
-  role: 'user',
-  timestamp: '2026-11-22T13:22:26.123Z',
-}
-
-/** The line text of `base` plus raw JSON members: `__proto__` and duplicates need raw text. */
-const rawLine = (members: string): string => `${JSON.stringify(base).slice(0, -1)},${members}}`
+import { minimalTurn, rawLine } from '../helpers/wire'
 
 function acceptLine(line: string): Turn {
   const result = parseTurnLine(line)
@@ -42,7 +30,7 @@ describe('parseTurnLine: prototype pollution', () => {
   })
 
   it('does not take a required field from a __proto__ object', () => {
-    const line = JSON.stringify({ ...base, tool: undefined }).replace(
+    const line = JSON.stringify({ ...minimalTurn, tool: undefined }).replace(
       '{',
       '{"__proto__":{"tool":"from-proto"},',
     )
@@ -99,7 +87,7 @@ describe('parseTurnLine: duplicate keys', () => {
       field: 'seq',
     })
     // ...and an invalid first value is forgotten when the last one is valid.
-    const line = `{"seq":"bad",${JSON.stringify(base).slice(1)}`
+    const line = `{"seq":"bad",${JSON.stringify(minimalTurn).slice(1)}`
     expect(acceptLine(line).seq).toBe(1)
   })
 
