@@ -164,6 +164,14 @@ export class TurnStore {
    */
   readonly #sql = new Map<string, string>()
 
+  /**
+   * The write before the next one. SQLite has one writer, so concurrent write batches from one
+   * client gain nothing: they queue on the server's lock, come back SQLITE_BUSY, and on sqld
+   * 0.24 can wedge its write-lock hand-over for good when a WAL checkpoint runs among them (seen
+   * here with four plain @libsql/client writers). Requests of one process or isolate take turns.
+   */
+  #writes: Promise<void> = Promise.resolve()
+
   constructor(client: Client) {
     this.#client = client
     // Drizzle builds the SQL from the schema; the client runs it, so errors stay ours to map.
@@ -273,6 +281,16 @@ export class TurnStore {
   async writeChunk(owner: string, records: readonly TurnRecord[]): Promise<void> {
     if (records.length === 0) return
     const statements = this.statements(owner, records)
+    // One write transaction in flight per store: the next waits here, not in the server's lock.
+    const turn = this.#writes.then(() => this.#write(statements))
+    this.#writes = turn.then(
+      () => undefined,
+      () => undefined,
+    )
+    return turn
+  }
+
+  async #write(statements: InStatement[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.#client.batch(statements, 'write')
