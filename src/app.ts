@@ -7,6 +7,7 @@ import { Hono } from 'hono'
 import type { Verifier } from './auth/jwt'
 import type { IngestLimits } from './config'
 import { ApiError, problemResponse } from './errors'
+import type { Decompressor } from './ingest/body'
 import type { ChunkWriter } from './ingest/pipeline'
 import { healthRoutes } from './routes/health'
 import { ingestRoutes } from './routes/ingest'
@@ -16,6 +17,8 @@ export type AppDeps = {
   limits: IngestLimits
   store: ChunkWriter & { ping(): Promise<void> }
   verify: Verifier
+  /** Inflates gzip and deflate bodies; the web DecompressionStream by default. */
+  decompress?: Decompressor
   /** Runs after each chunk commit (the Node entry yields to the event loop there). */
   afterCommit?: () => Promise<void>
   /** Where unexpected errors are reported; console.error by default. */

@@ -7,12 +7,22 @@ import { ApiError } from '../errors'
 
 export type ContentEncoding = 'gzip' | 'deflate' | undefined
 
+/** What inflates a compressed body: bytes in on the writable side, inflated bytes out. */
+export type Decompressor = (
+  encoding: 'gzip' | 'deflate',
+) => ReadableWritablePair<Uint8Array, Uint8Array>
+
+/** The web platform's DecompressionStream: what a Worker has. */
+export const webDecompressor: Decompressor = (encoding) =>
+  new DecompressionStream(encoding) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>
+
 const incomplete = (cause: unknown) =>
   new ApiError('BODY_INCOMPLETE', 'The request body ended before it was complete.', { cause })
 
 export function openBody(
   raw: ReadableStream<Uint8Array>,
   encoding: ContentEncoding,
+  decompress: Decompressor = webDecompressor,
 ): ReadableStream<Uint8Array> {
   const source = raw.getReader()
   let sourceFailed = false
@@ -36,11 +46,7 @@ export function openBody(
   )
   if (encoding === undefined) return tagged
 
-  const inflated = tagged
-    .pipeThrough<Uint8Array>(
-      new DecompressionStream(encoding) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>,
-    )
-    .getReader()
+  const inflated = tagged.pipeThrough<Uint8Array>(decompress(encoding)).getReader()
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {

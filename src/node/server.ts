@@ -13,6 +13,7 @@ import type { Config } from '../config'
 import { toDatabaseError } from '../db/errors'
 import { type TurnRecord, TurnStore } from '../db/turns'
 import { BUSY_TIMEOUT_MS, openNodeDatabase } from './database'
+import { nodeDecompressor } from './inflate'
 import { applyMigrations } from './migrations'
 
 /** A macrotask turn: the native libSQL client frees statement memory only then (#333). */
@@ -44,6 +45,7 @@ export async function startNodeServer(
     limits: config.ingest,
     store: writer === undefined ? turnStore : threadedStore(turnStore, writer),
     verify: createVerifier(config.auth),
+    decompress: nodeDecompressor,
     ...(writer === undefined ? { afterCommit: yieldToEventLoop } : {}),
     ...(options.log === undefined ? {} : { log: options.log }),
   })

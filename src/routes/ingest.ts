@@ -69,7 +69,7 @@ export function ingestRoutes(deps: AppDeps) {
     const raw = c.req.raw.body
     const summary = await ingest({
       owner: c.var.owner,
-      body: raw === null ? null : openBody(raw, encoding),
+      body: raw === null ? null : openBody(raw, encoding, deps.decompress),
       store: deps.store,
       limits,
       ...(deps.afterCommit === undefined ? {} : { afterCommit: deps.afterCommit }),
