@@ -11,6 +11,7 @@ import type { Client, InStatement, InValue } from '@libsql/client'
 import { sql } from 'drizzle-orm'
 import type { LibSQLDatabase } from 'drizzle-orm/libsql'
 import { drizzle } from 'drizzle-orm/libsql/web'
+import type { PreparedChunk } from '../ingest/pipeline'
 import { isBusy, toDatabaseError } from './errors'
 import { type Role, sessions, turns } from './schema'
 
@@ -280,14 +281,26 @@ export class TurnStore {
    */
   async writeChunk(owner: string, records: readonly TurnRecord[]): Promise<void> {
     if (records.length === 0) return
-    const statements = this.statements(owner, records)
-    // One write transaction in flight per store: the next waits here, not in the server's lock.
-    const turn = this.#writes.then(() => this.#write(statements))
-    this.#writes = turn.then(
-      () => undefined,
-      () => undefined,
-    )
-    return turn
+    return this.prepare(owner, records).commit()
+  }
+
+  /** The statements of a chunk, built now; written by `commit`, like writeChunk. */
+  prepare(owner: string, records: readonly TurnRecord[]): PreparedChunk {
+    const statements = records.length === 0 ? [] : this.statements(owner, records)
+    return {
+      commit: () => {
+        if (statements.length === 0) return Promise.resolve()
+        // One write transaction in flight per store: the next waits here, not in the server's
+        // lock.
+        const turn = this.#writes.then(() => this.#write(statements))
+        this.#writes = turn.then(
+          () => undefined,
+          () => undefined,
+        )
+        return turn
+      },
+      discard: () => {},
+    }
   }
 
   async #write(statements: InStatement[]): Promise<void> {

@@ -4,7 +4,8 @@
  * an ApiError that carries the summary of what was committed before the failure.
  *
  * One chunk commits while the next is being parsed (at most one commit in flight), so parsing
- * overlaps the database round trip; memory stays bounded by two chunks and one line.
+ * overlaps the database round trip, and the next chunk is made ready to write (store.prepare)
+ * before the one in flight lands; memory stays bounded by two chunks and one line.
  */
 import type { IngestLimits } from '../config'
 import { DatabaseError } from '../db/errors'
@@ -17,6 +18,20 @@ import { parseTurnLine } from './turn'
 /** Where a chunk goes: all of it in one transaction, or a DatabaseError. */
 export interface ChunkWriter {
   writeChunk(owner: string, records: readonly TurnRecord[]): Promise<void>
+  /**
+   * Get a chunk ready to write while the one before it is still committing (build its
+   * statements, hand them to the thread that writes); nothing is written before `commit`.
+   * Optional: without it, `writeChunk` does all of it once the previous commit is done.
+   */
+  prepare?(owner: string, records: readonly TurnRecord[]): PreparedChunk
+}
+
+/** A chunk made ready by ChunkWriter.prepare: committed once, or discarded. */
+export interface PreparedChunk {
+  /** Write it, as writeChunk would. */
+  commit(): Promise<void>
+  /** It will not be written: let go of what was made ready. */
+  discard(): void
 }
 
 export type IngestOptions = {
@@ -74,9 +89,13 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
    * halves, each written on its own, until the refused line stands alone: it is rejected as
    * DB_CONSTRAINT and every other line is still committed, in line order.
    */
-  const writeOrSplit = async (records: TurnRecord[], lines: number[]): Promise<void> => {
+  const writeOrSplit = async (
+    records: TurnRecord[],
+    lines: number[],
+    prepared?: PreparedChunk,
+  ): Promise<void> => {
     try {
-      await store.writeChunk(owner, records)
+      await (prepared === undefined ? store.writeChunk(owner, records) : prepared.commit())
       accepted += records.length
       chunks++
       return
@@ -92,8 +111,8 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
     await writeOrSplit(records.slice(half), lines.slice(half))
   }
 
-  const commit = async (chunk: Chunk) => {
-    await writeOrSplit(chunk.records, chunk.lines)
+  const commit = async (chunk: Chunk, prepared: PreparedChunk | undefined) => {
+    await writeOrSplit(chunk.records, chunk.lines, prepared)
     await options.afterCommit?.()
   }
 
@@ -109,10 +128,17 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
     if (current.records.length === 0) return
     const chunk = current
     current = emptyChunk()
-    await settle()
+    // Made ready while the previous chunk commits; written only once that one has landed.
+    const prepared = store.prepare?.(owner, chunk.records)
+    try {
+      await settle()
+    } catch (error) {
+      prepared?.discard()
+      throw error
+    }
     // The handler is attached now, so a failure waits here, unhandled-rejection free, until
     // the next settle picks it up.
-    inFlight = commit(chunk).then(
+    inFlight = commit(chunk, prepared).then(
       () => undefined,
       (error: unknown) => error ?? new Error('commit failed'),
     )

@@ -12,6 +12,7 @@ import { createVerifier } from '../auth/jwt'
 import type { Config } from '../config'
 import { toDatabaseError } from '../db/errors'
 import { type TurnRecord, TurnStore } from '../db/turns'
+import type { PreparedChunk } from '../ingest/pipeline'
 import { BUSY_TIMEOUT_MS, openNodeDatabase } from './database'
 import { nodeDecompressor } from './inflate'
 import { applyMigrations } from './migrations'
@@ -91,19 +92,25 @@ export async function startNodeServer(
 
 /**
  * The chunk store of an embedded database whose writes run on the writer thread: the statements
- * are built here (TurnStore.statements, SQL cached per shape), the thread runs them as one
- * transaction. `ping` stays on this thread's client, so readiness never waits behind writes.
+ * are built here (TurnStore.statements, SQL cached per shape) and sent to the thread while the
+ * chunk before is still committing; the thread runs them as one transaction when told to. `ping` stays on this thread's client, so readiness never waits behind writes.
  */
 function threadedStore(store: TurnStore, writer: WriterThread) {
+  const prepare = (owner: string, records: readonly TurnRecord[]): PreparedChunk => {
+    if (records.length === 0) return { commit: () => Promise.resolve(), discard: () => {} }
+    // Sent now: the thread has the statements when the chunk before this one has committed.
+    const staged = writer.stage(store.statements(owner, records))
+    return {
+      commit: () =>
+        writer.run(staged).catch((error: unknown) => {
+          throw toDatabaseError(error)
+        }),
+      discard: () => writer.drop(staged),
+    }
+  }
   return {
-    async writeChunk(owner: string, records: readonly TurnRecord[]): Promise<void> {
-      if (records.length === 0) return
-      try {
-        await writer.batch(store.statements(owner, records))
-      } catch (error) {
-        throw toDatabaseError(error)
-      }
-    },
+    prepare,
+    writeChunk: (owner: string, records: readonly TurnRecord[]) => prepare(owner, records).commit(),
     ping: () => store.ping(),
   }
 }
@@ -140,15 +147,27 @@ const statement = (sql) => {
 }
 const begin = db.prepare('BEGIN IMMEDIATE')
 const commit = db.prepare('COMMIT')
+const staged = new Map()
 parentPort.on('message', (request) => {
   if (request.op === 'close') {
     db.close()
     process.exit(0)
   }
+  if (request.op === 'stage') {
+    staged.set(request.id, request.statements)
+    return
+  }
+  if (request.op === 'drop') {
+    staged.delete(request.id)
+    return
+  }
+  const statements = staged.get(request.id)
+  staged.delete(request.id)
   try {
+    if (statements === undefined) throw new Error('the batch was never staged on this thread')
     begin.run()
     try {
-      for (const s of request.statements) statement(s.sql).run(s.args)
+      for (const s of statements) statement(s.sql).run(s.args)
       commit.run()
     } catch (error) {
       if (db.inTransaction) db.exec('ROLLBACK')
@@ -183,15 +202,29 @@ class WriterThread {
     this.#driver = createRequire(import.meta.url).resolve('libsql')
   }
 
-  /** Run `statements` as one transaction on the thread. */
-  batch(statements: InStatement[]): Promise<void> {
-    if (this.#closed) return Promise.reject(new Error('the writer thread is closed'))
-    const worker = this.#start()
+  /**
+   * Send `statements` to the thread ahead of time (its copy of them is made while it may still
+   * be writing something else); they are written by `run`, or let go by `drop`.
+   */
+  stage(statements: InStatement[]): number {
+    if (this.#closed) return -1
     const id = this.#nextId++
+    this.#start().postMessage({ op: 'stage', id, statements })
+    return id
+  }
+
+  /** Run what `stage` sent as one transaction, after every batch run before it. */
+  run(id: number): Promise<void> {
+    if (this.#closed || id < 0) return Promise.reject(new Error('the writer thread is closed'))
+    const worker = this.#start()
     return new Promise<void>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject })
-      worker.postMessage({ id, statements })
+      worker.postMessage({ op: 'run', id })
     })
+  }
+
+  drop(id: number): void {
+    if (!this.#closed && id >= 0) this.#worker?.postMessage({ op: 'drop', id })
   }
 
   #start(): Worker {

@@ -123,6 +123,31 @@ describe('the embedded database writer', () => {
     })
     expect((await turnsOf(db.client, owner)).map((r) => r.turn_id)).toEqual(['a', 'c'])
   })
+
+  it('keeps line order when a chunk is split while the next one is already on the thread', async () => {
+    await db.client.execute(`create trigger if not exists poison before insert on turns
+      when new.content = 'poison' begin select raise(abort, 'poisoned row'); end`)
+    const owner = freshOwner()
+    const { req, answer } = await open(owner)
+    // Chunk [1, 2] is refused and split in halves; chunk [3, 4] was made ready before that and
+    // must still land after line 1, so the later value of turn x wins.
+    req.end(
+      ndjson([
+        wireTurn({ turn_id: 'x', content: 'first' }),
+        wireTurn({ turn_id: 'p', content: 'poison' }),
+        wireTurn({ turn_id: 'x', content: 'second' }),
+        wireTurn({ turn_id: 'y', content: 'last' }),
+      ]),
+    )
+    const { status, body } = await answer
+    expect(status).toBe(207)
+    expect(body).toMatchObject({ accepted: 3, errors: [{ line: 2, code: 'DB_CONSTRAINT' }] })
+    const rows = await turnsOf(db.client, owner)
+    expect(rows.map((r) => [r.turn_id, r.content])).toEqual([
+      ['x', 'second'],
+      ['y', 'last'],
+    ])
+  })
 })
 
 describe('npm run serve fails closed', () => {
