@@ -1,8 +1,9 @@
 /**
  * Parse + validate only: `ingest()` over the corpus with a writer that writes nothing, on one
- * thread. Run as its own process by bench/run.ts (a clean heap, nothing else on the thread):
+ * thread. Run as its own process by bench/run.ts (a clean heap, nothing else on the thread),
+ * bundled by esbuild like the server (bench/servers.ts buildBundles):
  *
- *   node --import tsx bench/parse.ts '{"sessions":1000,"seed":1,"chunkLines":500,"runs":5}'
+ *   node dist/bench/parse.mjs '{"sessions":1000,"seed":1,"chunkLines":500,"runs":5}'
  *
  * prints `{"lines":…,"bytes":…,"accepted":…,"runs":[ms,…]}` on stdout.
  */

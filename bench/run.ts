@@ -37,7 +37,7 @@ import { type Corpus, generateCorpus, splitBody } from './corpus'
 import { type Batches, limitClient, limitHttp, limitNative } from './limit'
 import { installCleanup, stopAll } from './procs'
 import { chunkStatements, corpusRows, type Rows } from './rows'
-import { root, type Server, startBenchSqld, startServe, startWorker } from './servers'
+import { buildBundles, root, type Server, startBenchSqld, startServe, startWorker } from './servers'
 
 const gzip = promisify(gzipCallback)
 
@@ -445,8 +445,8 @@ const round2 = (n: number) => Math.round(n * 100) / 100
 const PARSE_RUNS = 9
 const PARSE_WARM_UP_RUNS = 3
 
-/** bench/parse.ts in a process of its own: a clean heap and nothing else on its thread. */
-function parseInChild(): Promise<{ accepted: number; runs: number[] }> {
+/** bench/parse.ts, bundled, in a process of its own: a clean heap, nothing else on its thread. */
+function parseInChild(bundle: string): Promise<{ accepted: number; runs: number[] }> {
   const options = JSON.stringify({
     sessions: settings.sessions,
     seed: settings.seed,
@@ -457,7 +457,7 @@ function parseInChild(): Promise<{ accepted: number; runs: number[] }> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [...profileArgs(), '--import', 'tsx', join(root, 'bench', 'parse.ts'), options],
+      [...profileArgs(), bundle, options],
       { cwd: root, timeout: 120_000, maxBuffer: MB },
       (error, stdout, stderr) => {
         if (error !== null) reject(new Error(`bench/parse.ts failed: ${stderr || error.message}`))
@@ -489,12 +489,13 @@ async function main() {
   }, 8 * 60_000)
   watchdog.unref()
   const started = performance.now()
+  const bundles = buildBundles()
   // 2. parse + validate, first, in a process of its own, before this process builds anything:
   // a large heap here keeps V8's concurrent GC threads busy on the cores the child needs.
   let parse: Awaited<ReturnType<typeof parseInChild>> | undefined
   if (settings.phases.has('parse')) {
     await phase('parse', async () => {
-      parse = await parseInChild()
+      parse = await parseInChild(bundles.parse)
     })
   }
   const p = await prepare()

@@ -1,10 +1,10 @@
 /**
  * The servers under test, each a child process so that its memory is its own: `npm run serve`'s
- * entry (src/node/serve.ts) on a fresh embedded file database, and the worker under
+ * bundle with its node flags on a fresh embedded file database, and the worker under
  * `wrangler dev` against a local sqld. All bind 127.0.0.1; all are stopped by procs.stopAll().
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { openNodeDatabase } from '../src/node/database'
@@ -78,27 +78,73 @@ export type ServeOptions = {
 }
 
 /**
- * `npm run serve` as a child: `node --import tsx src/node/serve.ts` (one process, so its RSS is
- * the server's) on a fresh file database in a temporary folder, PORT=0.
+ * What `npm run serve` runs after its build: the environment it sets, the node flags and the
+ * bundled entry, read from package.json so the benchmark measures the server as it is started.
+ */
+export function serveCommand(): { env: Record<string, string>; flags: string[]; entry: string } {
+  const scripts = (
+    JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>
+    }
+  ).scripts
+  const match = /&&((?:\s+[A-Z_]+=\S+)*)\s+exec\s+node((?:\s+--\S+)*)\s+(dist\/\S+\.mjs)\s*$/.exec(
+    scripts.serve ?? '',
+  )
+  if (match?.[3] === undefined) throw new Error(`cannot read the serve script: ${scripts.serve}`)
+  const words = (text: string | undefined) => (text ?? '').split(/\s+/).filter((w) => w !== '')
+  const env = Object.fromEntries(
+    words(match[1]).map((assignment) => assignment.split('=', 2) as [string, string]),
+  )
+  return { env, flags: words(match[2]), entry: join(root, match[3]) }
+}
+
+/**
+ * The bundles the benchmark runs: `npm run build` (what `npm run serve` starts) and
+ * bench/parse.ts bundled the same way, so the parse figure is the code the server runs (not
+ * tsx's transform of it, which wraps every named function).
+ */
+export function buildBundles(): { parse: string } {
+  execFileSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: 'inherit' })
+  const parse = join(root, 'dist', 'bench', 'parse.mjs')
+  execFileSync(
+    join(root, 'node_modules', '.bin', 'esbuild'),
+    [
+      join(root, 'bench', 'parse.ts'),
+      '--bundle',
+      '--platform=node',
+      '--format=esm',
+      '--target=node20',
+      '--packages=external',
+      `--outfile=${parse}`,
+      '--log-level=warning',
+    ],
+    { cwd: root, stdio: 'inherit' },
+  )
+  return { parse }
+}
+
+/**
+ * `npm run serve` as a child, built beforehand (buildBundles): its environment, `node <its flags>
+ * dist/node/serve.mjs`
+ * (one process, so its RSS is the server's) on a fresh file database in a temporary folder,
+ * PORT=0.
  */
 export async function startServe(options: ServeOptions): Promise<Server> {
   const dir = tempFolder('serve')
-  const child = spawn(
-    process.execPath,
-    [...(options.nodeArgs ?? []), '--import', 'tsx', join(root, 'src/node/serve.ts')],
-    {
-      cwd: root,
-      env: {
-        ...cleanEnv(),
-        PORT: '0',
-        LIBSQL_URL: `file:${join(dir, 'tributary.db')}`,
-        JWT_SECRET: options.secret,
-        ...options.env,
-      },
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const { env, flags, entry } = serveCommand()
+  const child = spawn(process.execPath, [...flags, ...(options.nodeArgs ?? []), entry], {
+    cwd: root,
+    env: {
+      ...cleanEnv(),
+      ...env,
+      PORT: '0',
+      LIBSQL_URL: `file:${join(dir, 'tributary.db')}`,
+      JWT_SECRET: options.secret,
+      ...options.env,
     },
-  )
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   const output = tail(child)
   const handle = track('serve', child)
   const url = await new Promise<string>((resolve, reject) => {
