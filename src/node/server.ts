@@ -93,7 +93,8 @@ export async function startNodeServer(
 /**
  * The chunk store of an embedded database whose writes run on the writer thread: the statements
  * are built here (TurnStore.statements, SQL cached per shape) and sent to the thread while the
- * chunk before is still committing; the thread runs them as one transaction when told to. `ping` stays on this thread's client, so readiness never waits behind writes.
+ * chunk before is still committing; the thread runs them as one transaction when told to.
+ * `ping` stays on this thread's client, so readiness never waits behind writes.
  */
 function threadedStore(store: TurnStore, writer: WriterThread) {
   const prepare = (owner: string, records: readonly TurnRecord[]): PreparedChunk => {
