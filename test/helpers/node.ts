@@ -187,8 +187,9 @@ const procStatus = (pid: number, field: string): number | undefined => {
 }
 
 /**
- * `npm run serve` as a child process (its own heap, so its memory can be measured apart from
- * the test's), on 127.0.0.1 and a free port, over a `file:` database in a temporary folder.
+ * `npm run serve`'s entry, from source under tsx (no build step in the tests; the benchmark
+ * measures the bundle), as a child process (its own heap, so its memory can be measured apart
+ * from the test's), on 127.0.0.1 and a free port, over a `file:` database in a temporary folder.
  * `env` adds variables (INGEST_*); the parent's environment is not passed on beyond PATH/HOME.
  */
 export async function spawnServer(env: Record<string, string> = {}): Promise<ChildServer> {

@@ -1,6 +1,6 @@
 /**
  * Caps hold without buffering (issue 4 item 4). Memory is measured on a tributary running as a
- * child process (`npm run serve`), from its own peak resident size (VmHWM), so the test's own
+ * child process (`npm run serve`'s entry, from source), from its own peak resident size (VmHWM), so the test's own
  * allocations do not count: a 1 MiB gzip bomb that inflates to 1 GiB and a 128 MiB line cost a
  * few MiB, not the cap. Hostile JSON is answered line by line, prototypes untouched.
  */
