@@ -69,6 +69,33 @@ function sampler(pid: () => number | undefined) {
   }
 }
 
+/**
+ * A started server: its RSS sampled every 20 ms from now on; `stop` ends the sampler, the
+ * process (`handle`) and its temporary folder.
+ */
+function running(
+  url: string,
+  pid: number,
+  output: () => string,
+  handle: { stop(): Promise<void> },
+  dir: string,
+): Server {
+  const memory = sampler(() => pid)
+  return {
+    url,
+    pid,
+    memory: () => memoryOf(pid),
+    sampledPeak: memory.peak,
+    resetSampledPeak: memory.reset,
+    output,
+    async stop() {
+      memory.stop()
+      await handle.stop()
+      removeFolder(dir)
+    },
+  }
+}
+
 export type ServeOptions = {
   secret: string
   env?: Record<string, string>
@@ -167,21 +194,7 @@ export async function startServe(options: ServeOptions): Promise<Server> {
     removeFolder(dir)
     throw error
   })
-  const pid = child.pid as number
-  const memory = sampler(() => pid)
-  return {
-    url,
-    pid,
-    memory: () => memoryOf(pid),
-    sampledPeak: memory.peak,
-    resetSampledPeak: memory.reset,
-    output,
-    async stop() {
-      memory.stop()
-      await handle.stop()
-      removeFolder(dir)
-    },
-  }
+  return running(url, child.pid as number, output, handle, dir)
 }
 
 /** A fresh, migrated sqld in a temporary folder. */
@@ -277,18 +290,5 @@ export async function startWorker(
   }
   const pid = child.pid as number
   const workerd = workerdPid(pid) ?? pid
-  const memory = sampler(() => workerd)
-  return {
-    url,
-    pid: workerd,
-    memory: () => memoryOf(workerd),
-    sampledPeak: memory.peak,
-    resetSampledPeak: memory.reset,
-    output,
-    async stop() {
-      memory.stop()
-      await handle.stop()
-      removeFolder(dir)
-    },
-  }
+  return running(url, workerd, output, handle, dir)
 }

@@ -279,8 +279,7 @@ export class TurnStore {
    * Write `records` for `owner` as one batch transaction: all of them or none. Throws a
    * DatabaseError: `data` when a value was refused, `unavailable` when the database failed.
    */
-  async writeChunk(owner: string, records: readonly TurnRecord[]): Promise<void> {
-    if (records.length === 0) return
+  writeChunk(owner: string, records: readonly TurnRecord[]): Promise<void> {
     return this.prepare(owner, records).commit()
   }
 

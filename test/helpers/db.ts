@@ -32,6 +32,15 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   }
 }
 
+/**
+ * A refusal the wire schema cannot see: a trigger on `turns` that makes the database reject every
+ * row whose content is `content`, so its line is a DB_CONSTRAINT. Kept if it already exists.
+ */
+export async function refuseContent(client: Client, content = 'poison', name = 'poison') {
+  await client.execute(`create trigger if not exists ${name} before insert on turns
+    when new.content = '${content}' begin select raise(abort, 'poisoned row'); end`)
+}
+
 let owners = 0
 /** A new owner for each test: rows of one test are invisible to every other. */
 export const freshOwner = (prefix = 'owner'): string =>

@@ -17,7 +17,7 @@ import { TurnStore } from '../../src/db/turns'
 import { parseTurnLine } from '../../src/ingest/turn'
 import { applyMigrations } from '../../src/node/migrations'
 import { type SqldServer, startSqld } from '../../src/node/sqld'
-import { freshOwner, turnsOf } from '../helpers/db'
+import { freshOwner, refuseContent, turnsOf } from '../helpers/db'
 import { wireTurn } from '../helpers/turns'
 
 let sqld: SqldServer
@@ -76,8 +76,7 @@ it("sends one store's writes one at a time, and a refused write does not stop th
       inFlight--
     }
   }
-  await client.execute(`create trigger if not exists refuse_queued before insert on turns
-    when new.content = 'refuse-queued' begin select raise(abort, 'refused'); end`)
+  await refuseContent(client, 'refuse-queued', 'refuse_queued')
   const owners = Array.from({ length: 6 }, () => freshOwner('turns'))
   try {
     const store = new TurnStore(client)

@@ -5,7 +5,7 @@
  * sqld is stopped after its test, whatever state the test left it in.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { freshOwner } from '../helpers/db'
+import { freshOwner, refuseContent } from '../helpers/db'
 import {
   getStatus,
   openIngest,
@@ -147,8 +147,7 @@ describe('sqld hangs or is slow', () => {
 describe('a line sqld refuses', () => {
   it('is a DB_CONSTRAINT line error over HTTP too, never a 503', async () => {
     const stack = await sqldStack()
-    await stack.reader.execute(`create trigger poison before insert on turns
-      when new.content = 'poison' begin select raise(abort, 'poisoned row'); end`)
+    await refuseContent(stack.reader)
     const owner = freshOwner()
     const body = ndjson([
       wireTurn({ turn_id: '1' }),

@@ -16,7 +16,7 @@ import { openBody } from '../../src/ingest/body'
 import { ingest } from '../../src/ingest/pipeline'
 import { type Summary, summaryStatus } from '../../src/ingest/summary'
 import { post, testApp } from '../helpers/app'
-import { createTestDatabase, freshOwner, type TestDatabase } from '../helpers/db'
+import { createTestDatabase, freshOwner, refuseContent, type TestDatabase } from '../helpers/db'
 import {
   type BodySpec,
   type Built,
@@ -35,8 +35,7 @@ beforeAll(async () => {
   db = await createTestDatabase()
   store = new TurnStore(db.client)
   // A refusal the wire schema cannot see: the database rejects one content value.
-  await db.client.execute(`create trigger poison before insert on turns
-    when new.content = '${POISON}' begin select raise(abort, 'poisoned row'); end`)
+  await refuseContent(db.client, POISON)
 })
 afterAll(() => db.close())
 

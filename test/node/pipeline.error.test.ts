@@ -4,7 +4,13 @@ import { TurnStore } from '../../src/db/turns'
 import { ApiError } from '../../src/errors'
 import { ingest } from '../../src/ingest/pipeline'
 import { openNodeDatabase } from '../../src/node/database'
-import { createTestDatabase, freshOwner, type TestDatabase, turnsOf } from '../helpers/db'
+import {
+  createTestDatabase,
+  freshOwner,
+  refuseContent,
+  type TestDatabase,
+  turnsOf,
+} from '../helpers/db'
 import { controlledStream, ndjson, streamOf, wireTurn } from '../helpers/turns'
 
 let db: TestDatabase
@@ -14,8 +20,7 @@ beforeAll(async () => {
   db = await createTestDatabase()
   store = new TurnStore(db.client)
   // A real constraint the wire schema cannot see: the database refuses one content value.
-  await db.client.execute(`create trigger poison before insert on turns
-    when new.content = 'poison' begin select raise(abort, 'poisoned row'); end`)
+  await refuseContent(db.client)
 })
 afterAll(() => db.close())
 

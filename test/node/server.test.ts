@@ -5,7 +5,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config'
 import { type NodeServer, startNodeServer } from '../../src/node/server'
-import { createTestDatabase, freshOwner, type TestDatabase, turnsOf } from '../helpers/db'
+import {
+  createTestDatabase,
+  freshOwner,
+  refuseContent,
+  type TestDatabase,
+  turnsOf,
+} from '../helpers/db'
 import { SECRET } from '../helpers/keys'
 import { openIngest } from '../helpers/node'
 import { ndjson, wireTurn } from '../helpers/turns'
@@ -103,8 +109,7 @@ describe('Node server over real sockets', () => {
 
 describe('the embedded database writer', () => {
   it('rejects only the line the database refuses, as DB_CONSTRAINT, and commits the rest', async () => {
-    await db.client.execute(`create trigger if not exists poison before insert on turns
-      when new.content = 'poison' begin select raise(abort, 'poisoned row'); end`)
+    await refuseContent(db.client)
     const owner = freshOwner()
     const { req, answer } = await open(owner)
     req.end(
@@ -125,8 +130,7 @@ describe('the embedded database writer', () => {
   })
 
   it('keeps line order when a chunk is split while the next one is already on the thread', async () => {
-    await db.client.execute(`create trigger if not exists poison before insert on turns
-      when new.content = 'poison' begin select raise(abort, 'poisoned row'); end`)
+    await refuseContent(db.client)
     const owner = freshOwner()
     const { req, answer } = await open(owner)
     // Chunk [1, 2] is refused and split in halves; chunk [3, 4] was made ready before that and
