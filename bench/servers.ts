@@ -10,12 +10,10 @@ import { fileURLToPath } from 'node:url'
 import { openNodeDatabase } from '../src/node/database'
 import { applyMigrations } from '../src/node/migrations'
 import { findFreePort, loopback, type SqldServer, startSqld } from '../src/node/sqld'
-import { spawnWranglerDev } from '../src/node/wrangler'
+import { spawnWranglerDev, waitForHealthz } from '../src/node/wrangler'
 import { memoryOf, removeFolder, tempFolder, track, trackStop } from './procs'
 
 export const root = fileURLToPath(new URL('../', import.meta.url))
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** The parent's environment without anything tributary, libSQL or wrangler would read. */
 function cleanEnv(): NodeJS.ProcessEnv {
@@ -268,25 +266,11 @@ export async function startWorker(
   const output = tail(child)
   const handle = track('wrangler dev', child)
   const url = `http://${loopback}:${port}`
-  let exited = false
-  child.once('exit', () => {
-    exited = true
-  })
-  const deadline = Date.now() + 90_000
-  for (;;) {
-    if (exited || Date.now() > deadline) {
-      await handle.stop()
-      removeFolder(dir)
-      throw new Error(`wrangler dev did not become ready:\n${output()}`)
-    }
-    try {
-      const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) })
-      await response.body?.cancel()
-      if (response.ok) break
-    } catch {
-      // not yet
-    }
-    await sleep(200)
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  if ((await waitForHealthz(url, exited, 90_000)) !== 'ready') {
+    await handle.stop()
+    removeFolder(dir)
+    throw new Error(`wrangler dev did not become ready:\n${output()}`)
   }
   const pid = child.pid as number
   const workerd = workerdPid(pid) ?? pid

@@ -26,7 +26,7 @@ import { applyMigrations } from './migrations'
 import { groupAlive, signalGroup } from './procgroup'
 import { isPortFree, loopback, type SqldServer, startSqld } from './sqld'
 import { signFromDevVars } from './token'
-import { spawnWranglerDev } from './wrangler'
+import { spawnWranglerDev, waitForHealthz } from './wrangler'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const samplePath = join(root, 'sample', 'turns.ndjson')
@@ -110,32 +110,14 @@ function startWrangler(port: number, libsqlUrl: string, devVarsPath: string): Ch
   return spawnWranglerDev(port, args, env)
 }
 
-async function waitForHealthz(url: string, gaveUp: Promise<unknown>): Promise<void> {
-  let over = false
-  gaveUp.then(
-    () => {
-      over = true
-    },
-    () => {
-      over = true
-    },
-  )
-  const deadline = Date.now() + readyTimeoutMs
-  while (!over && Date.now() < deadline) {
-    try {
-      const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) })
-      await response.body?.cancel()
-      if (response.ok) return
-    } catch {
-      // not listening yet
-    }
-    await sleep(200)
-  }
-  if (over)
+async function waitForWorker(url: string, gaveUp: Promise<unknown>): Promise<void> {
+  const outcome = await waitForHealthz(url, gaveUp, readyTimeoutMs)
+  if (outcome === 'gave up')
     throw new Fatal('wrangler dev exited before the worker was ready (see its output above)')
-  throw new Fatal(
-    `the worker did not answer ${url}/healthz within ${readyTimeoutMs / 1000} s (see wrangler's output above)`,
-  )
+  if (outcome === 'timed out')
+    throw new Fatal(
+      `the worker did not answer ${url}/healthz within ${readyTimeoutMs / 1000} s (see wrangler's output above)`,
+    )
 }
 
 async function main(): Promise<number> {
@@ -256,7 +238,7 @@ async function main(): Promise<number> {
     })
 
     const url = `http://${loopback}:${port}`
-    await waitForHealthz(url, wranglerExited)
+    await waitForWorker(url, wranglerExited)
     // Let wrangler log the probe requests first, so the ready message comes last.
     const settleBy = Date.now() + 1500
     while (Date.now() < settleBy && Date.now() - lastOutputAt < 300) await sleep(50)

@@ -62,3 +62,31 @@ export function spawnWranglerDev(
     },
   )
 }
+
+/**
+ * Poll `url`/healthz every 200 ms until the worker answers 200 (`ready`), `gaveUp` settles (the
+ * process behind it exited, say), or `timeoutMs` has passed.
+ */
+export async function waitForHealthz(
+  url: string,
+  gaveUp: Promise<unknown>,
+  timeoutMs: number,
+): Promise<'ready' | 'gave up' | 'timed out'> {
+  let over = false
+  const end = () => {
+    over = true
+  }
+  gaveUp.then(end, end)
+  const deadline = Date.now() + timeoutMs
+  while (!over && Date.now() < deadline) {
+    try {
+      const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) })
+      await response.body?.cancel()
+      if (response.ok) return 'ready'
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  return over ? 'gave up' : 'timed out'
+}
