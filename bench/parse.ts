@@ -1,6 +1,6 @@
 /**
- * Parse + validate only: `ingest()` over the corpus with a writer that writes nothing, on one
- * thread. Run as its own process by bench/run.ts (a clean heap, nothing else on the thread),
+ * Parse + validate only: `ingest()` over the corpus with a writer that keeps and writes nothing,
+ * on one thread. Run as its own process by bench/run.ts (a clean heap, nothing else on the thread),
  * bundled by esbuild like the server (bench/servers.ts buildBundles):
  *
  *   node dist/bench/parse.mjs '{"sessions":1000,"seed":1,"chunkLines":500,"runs":5}'
@@ -8,8 +8,7 @@
  * prints `{"lines":…,"bytes":…,"accepted":…,"runs":[ms,…]}` on stdout.
  */
 import { defaultLimits, type IngestLimits } from '../src/config'
-import type { TurnRecord } from '../src/db/turns'
-import { ingest } from '../src/ingest/pipeline'
+import { type ChunkWriter, ingest } from '../src/ingest/pipeline'
 import { pieces } from './client'
 import { generateCorpus } from './corpus'
 
@@ -26,7 +25,13 @@ export async function parseOnly(
       else controller.enqueue(next)
     },
   })
-  const discard = { writeChunk: async (_owner: string, _records: readonly TurnRecord[]) => {} }
+  const discard: ChunkWriter = {
+    begin: () => ({
+      add: () => {},
+      seal: () => ({ commit: async () => {}, discard: () => {}, records: () => [] }),
+      discard: () => {},
+    }),
+  }
   const started = performance.now()
   const summary = await ingest({ owner: 'bench', body: stream, store: discard, limits })
   return {

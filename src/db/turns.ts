@@ -11,7 +11,7 @@ import type { Client, InStatement, InValue } from '@libsql/client'
 import { sql } from 'drizzle-orm'
 import type { LibSQLDatabase } from 'drizzle-orm/libsql'
 import { drizzle } from 'drizzle-orm/libsql/web'
-import type { PreparedChunk } from '../ingest/pipeline'
+import type { ChunkDraft } from '../ingest/pipeline'
 import { isBusy, toDatabaseError } from './errors'
 import { type Role, sessions, turns } from './schema'
 
@@ -51,18 +51,24 @@ const ROWS_PER_STATEMENT = 200
 type SessionValues = typeof sessions.$inferInsert
 
 /**
- * One session row per session of the chunk, merged in line order with the same rules the
+ * One session row per session, merged in line order as records arrive with the same rules the
  * database applies on conflict (earliest start, latest end, first non-null), so the result is
  * the same as one row a line, with fewer rows.
  */
-function mergeSessions(owner: string, records: readonly TurnRecord[]): SessionValues[] {
-  const merged = new Map<string, SessionValues>()
-  for (const r of records) {
+class SessionMerge {
+  readonly #owner: string
+  readonly #merged = new Map<string, SessionValues>()
+
+  constructor(owner: string) {
+    this.#owner = owner
+  }
+
+  add(r: TurnRecord): void {
     const key = `${r.tool}\u0000${r.host}\u0000${r.sessionId}`
-    const s = merged.get(key)
+    const s = this.#merged.get(key)
     if (s === undefined) {
-      merged.set(key, {
-        owner,
+      this.#merged.set(key, {
+        owner: this.#owner,
         tool: r.tool,
         host: r.host,
         sessionId: r.sessionId,
@@ -72,7 +78,7 @@ function mergeSessions(owner: string, records: readonly TurnRecord[]): SessionVa
         sourceFile: r.session.sourceFile,
         metadata: r.session.metadata,
       })
-      continue
+      return
     }
     if (r.session.startedAt < s.startedAt) s.startedAt = r.session.startedAt
     if (r.timestamp > s.endedAt) s.endedAt = r.timestamp
@@ -80,7 +86,16 @@ function mergeSessions(owner: string, records: readonly TurnRecord[]): SessionVa
     s.sourceFile ??= r.session.sourceFile
     s.metadata ??= r.session.metadata
   }
-  return [...merged.values()]
+
+  rows(): SessionValues[] {
+    return [...this.#merged.values()]
+  }
+}
+
+function mergeSessions(owner: string, records: readonly TurnRecord[]): SessionValues[] {
+  const merge = new SessionMerge(owner)
+  for (const r of records) merge.add(r)
+  return merge.rows()
 }
 
 const slices = <T>(items: readonly T[], size: number): T[][] => {
@@ -123,6 +138,103 @@ const pushTurnValues = (args: InValue[], owner: string, r: TurnRecord): void => 
     r.toolCalls,
     r.metadata,
   )
+}
+
+/** Values of one turn row: pushTurnValues appends this many per record. */
+const TURN_VALUES = 15
+
+/**
+ * The records whose turn values pushTurnValues appended to `args` (one array per statement, in
+ * line order), each with its line's session fields: the inverse, for a chunk whose statements
+ * were handed on and come back to be split after the database refused a value.
+ */
+export function recordsFromTurnArgs(
+  args: readonly (readonly InValue[])[],
+  sessions: readonly TurnRecord['session'][],
+): TurnRecord[] {
+  const rows = args.reduce((n, values) => n + values.length / TURN_VALUES, 0)
+  if (rows !== sessions.length) {
+    throw new Error('recordsFromTurnArgs: the turn rows and the session fields do not match')
+  }
+  const records: TurnRecord[] = []
+  for (const values of args) {
+    for (let at = 0; at < values.length; at += TURN_VALUES) {
+      const text = (i: number) => values[at + i] as string
+      const textOrNull = (i: number) => values[at + i] as string | null
+      const numberOrNull = (i: number) => values[at + i] as number | null
+      records.push({
+        tool: text(1),
+        host: text(2),
+        sessionId: text(3),
+        turnId: text(4),
+        seq: values[at + 5] as number,
+        role: text(6) as Role,
+        timestamp: text(7),
+        content: textOrNull(8),
+        model: textOrNull(9),
+        tokensIn: numberOrNull(10),
+        tokensOut: numberOrNull(11),
+        costUsd: numberOrNull(12),
+        toolCalls: textOrNull(13),
+        metadata: textOrNull(14),
+        session: sessions[records.length] as TurnRecord['session'],
+      })
+    }
+  }
+  return records
+}
+
+/**
+ * A chunk's upserts for one owner, built as its records arrive: every `groupRows` records
+ * become one turn upsert at once, so a caller can hand it on and let the records go, and the
+ * sessions are merged until `seal`. The SQL comes from TurnStore's per-shape cache.
+ */
+export class ChunkStatements {
+  readonly #owner: string
+  readonly #groupRows: number
+  readonly #shape: (table: 'sessions' | 'turns', rows: number) => string
+  readonly #sessions: SessionMerge
+  #args: InValue[] = []
+  #rows = 0
+
+  constructor(
+    owner: string,
+    groupRows: number,
+    shape: (table: 'sessions' | 'turns', rows: number) => string,
+  ) {
+    this.#owner = owner
+    this.#groupRows = Math.max(1, Math.min(groupRows, ROWS_PER_STATEMENT))
+    this.#shape = shape
+    this.#sessions = new SessionMerge(owner)
+  }
+
+  /** Add the next record; returns the turn upsert of its group once the group is full. */
+  add(r: TurnRecord): InStatement | undefined {
+    this.#sessions.add(r)
+    pushTurnValues(this.#args, this.#owner, r)
+    return ++this.#rows === this.#groupRows ? this.#group() : undefined
+  }
+
+  /**
+   * No more records: the merged sessions' upserts (to run before every turn upsert, for the
+   * foreign key) and the upsert of the turns not yet returned by `add` (none or one).
+   */
+  seal(): { sessions: InStatement[]; turns: InStatement[] } {
+    const sessionStatements: InStatement[] = []
+    for (const rows of slices(this.#sessions.rows(), ROWS_PER_STATEMENT)) {
+      const args: InValue[] = []
+      for (const row of rows) pushSessionValues(args, row)
+      sessionStatements.push({ sql: this.#shape('sessions', rows.length), args })
+    }
+    return { sessions: sessionStatements, turns: this.#rows === 0 ? [] : [this.#group()] }
+  }
+
+  #group(): InStatement {
+    const statement = { sql: this.#shape('turns', this.#rows), args: this.#args }
+    this.#args = []
+    this.#rows = 0
+    return statement
+  }
 }
 
 /**
@@ -179,21 +291,21 @@ export class TurnStore {
     this.#db = drizzle({ client })
   }
 
+  /** A chunk's upserts for `owner`, built as its records arrive, turns `groupRows` at a time. */
+  chunkStatements(owner: string, groupRows = ROWS_PER_STATEMENT): ChunkStatements {
+    return new ChunkStatements(owner, groupRows, (table, rows) => this.#shape(table, rows))
+  }
+
   /** The statements that upsert `records` for `owner`, sessions before turns. */
   statements(owner: string, records: readonly TurnRecord[]): InStatement[] {
-    const statements: InStatement[] = []
-    for (const rows of slices(mergeSessions(owner, records), ROWS_PER_STATEMENT)) {
-      const args: InValue[] = []
-      for (const row of rows) pushSessionValues(args, row)
-      statements.push({ sql: this.#shape('sessions', rows.length), args })
+    const built = this.chunkStatements(owner)
+    const turnStatements: InStatement[] = []
+    for (const r of records) {
+      const group = built.add(r)
+      if (group !== undefined) turnStatements.push(group)
     }
-    for (let at = 0; at < records.length; at += ROWS_PER_STATEMENT) {
-      const end = Math.min(records.length, at + ROWS_PER_STATEMENT)
-      const args: InValue[] = []
-      for (let i = at; i < end; i++) pushTurnValues(args, owner, records[i] as TurnRecord)
-      statements.push({ sql: this.#shape('turns', end - at), args })
-    }
-    return statements
+    const rest = built.seal()
+    return [...rest.sessions, ...turnStatements, ...rest.turns]
   }
 
   /** The SQL of an n-row upsert into `table`, built by Drizzle the first time it is asked for. */
@@ -280,23 +392,38 @@ export class TurnStore {
    * DatabaseError: `data` when a value was refused, `unavailable` when the database failed.
    */
   writeChunk(owner: string, records: readonly TurnRecord[]): Promise<void> {
-    return this.prepare(owner, records).commit()
+    const draft = this.begin(owner)
+    for (const r of records) draft.add(r)
+    return draft.seal().commit()
   }
 
-  /** The statements of a chunk, built now; written by `commit`, like writeChunk. */
-  prepare(owner: string, records: readonly TurnRecord[]): PreparedChunk {
-    const statements = records.length === 0 ? [] : this.statements(owner, records)
+  /**
+   * A chunk for `owner`, written like writeChunk. Its statements are built when it is sealed,
+   * which the pipeline does while the chunk before is still committing.
+   */
+  begin(owner: string): ChunkDraft {
+    const records: TurnRecord[] = []
     return {
-      commit: () => {
-        if (statements.length === 0) return Promise.resolve()
-        // One write transaction in flight per store: the next waits here, not in the server's
-        // lock.
-        const turn = this.#writes.then(() => this.#write(statements))
-        this.#writes = turn.then(
-          () => undefined,
-          () => undefined,
-        )
-        return turn
+      add: (record) => {
+        records.push(record)
+      },
+      seal: () => {
+        const statements = records.length === 0 ? [] : this.statements(owner, records)
+        return {
+          commit: () => {
+            if (statements.length === 0) return Promise.resolve()
+            // One write transaction in flight per store: the next waits here, not in the
+            // server's lock.
+            const turn = this.#writes.then(() => this.#write(statements))
+            this.#writes = turn.then(
+              () => undefined,
+              () => undefined,
+            )
+            return turn
+          },
+          discard: () => {},
+          records: () => records,
+        }
       },
       discard: () => {},
     }

@@ -4,8 +4,9 @@
  * an ApiError that carries the summary of what was committed before the failure.
  *
  * One chunk commits while the next is being parsed (at most one commit in flight), so parsing
- * overlaps the database round trip, and the next chunk is made ready to write (store.prepare)
- * before the one in flight lands; memory stays bounded by two chunks and one line.
+ * overlaps the database round trip. Each record goes to the writer's draft of its chunk as it is
+ * validated (the writer may build and hand on its statements right away), and the chunk is
+ * sealed before the one in flight lands; memory stays bounded by two chunks and one line.
  */
 import type { IngestLimits } from '../config'
 import { DatabaseError } from '../db/errors'
@@ -15,23 +16,42 @@ import { type LineEvent, LineSplitter } from './lines'
 import { ErrorList, type Summary } from './summary'
 import { parseTurnLine } from './turn'
 
-/** Where a chunk goes: all of it in one transaction, or a DatabaseError. */
+/** Where chunks go: each one in one transaction, or a DatabaseError. */
 export interface ChunkWriter {
-  writeChunk(owner: string, records: readonly TurnRecord[]): Promise<void>
-  /**
-   * Get a chunk ready to write while the one before it is still committing (build its
-   * statements, hand them to the thread that writes); nothing is written before `commit`.
-   * Optional: without it, `writeChunk` does all of it once the previous commit is done.
-   */
-  prepare?(owner: string, records: readonly TurnRecord[]): PreparedChunk
+  /** Start the next chunk of `owner`'s records. */
+  begin(owner: string): ChunkDraft
 }
 
-/** A chunk made ready by ChunkWriter.prepare: committed once, or discarded. */
+/**
+ * A chunk being filled. The writer may build and hand on its statements as records arrive, so
+ * the records can be let go of; nothing is written before the sealed chunk is committed.
+ */
+export interface ChunkDraft {
+  add(record: TurnRecord): void
+  /** No more records: the chunk is ready to write. */
+  seal(): PreparedChunk
+  /** It will not be written: let go of what was handed on. */
+  discard(): void
+}
+
+/** A sealed chunk: committed once, or discarded. */
 export interface PreparedChunk {
-  /** Write it, as writeChunk would. */
+  /**
+   * Write it as one transaction. Throws a DatabaseError: `data` when a value was refused,
+   * `unavailable` when the database failed.
+   */
   commit(): Promise<void>
   /** It will not be written: let go of what was made ready. */
   discard(): void
+  /** Its records, in the order added: for the split after `commit` was refused with `data`. */
+  records(): readonly TurnRecord[]
+}
+
+/** A sealed chunk of `records`, through `writer`. */
+const sealedChunk = (writer: ChunkWriter, owner: string, records: readonly TurnRecord[]) => {
+  const draft = writer.begin(owner)
+  for (const r of records) draft.add(r)
+  return draft.seal()
 }
 
 export type IngestOptions = {
@@ -47,9 +67,10 @@ export type IngestOptions = {
   afterCommit?: () => Promise<void>
 }
 
-type Chunk = { records: TurnRecord[]; lines: number[]; bytes: number }
+/** The chunk being parsed: its draft (begun at its first valid line) and its lines' numbers. */
+type Chunk = { draft: ChunkDraft | undefined; lines: number[]; bytes: number }
 
-const emptyChunk = (): Chunk => ({ records: [], lines: [], bytes: 0 })
+const emptyChunk = (): Chunk => ({ draft: undefined, lines: [], bytes: 0 })
 
 export const RETRY_AFTER_SECONDS = 5
 
@@ -85,34 +106,31 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
   }
 
   /**
-   * Write a chunk as one transaction. When the database refuses a value, the chunk is split in
-   * halves, each written on its own, until the refused line stands alone: it is rejected as
-   * DB_CONSTRAINT and every other line is still committed, in line order.
+   * Write a chunk as one transaction. When the database refuses a value, the chunk's records
+   * are split in halves, each written on its own, until the refused line stands alone: it is
+   * rejected as DB_CONSTRAINT and every other line is still committed, in line order.
    */
-  const writeOrSplit = async (
-    records: TurnRecord[],
-    lines: number[],
-    prepared?: PreparedChunk,
-  ): Promise<void> => {
+  const writeOrSplit = async (chunk: PreparedChunk, lines: number[]): Promise<void> => {
     try {
-      await (prepared === undefined ? store.writeChunk(owner, records) : prepared.commit())
-      accepted += records.length
+      await chunk.commit()
+      accepted += lines.length
       chunks++
       return
     } catch (error) {
       if (!(error instanceof DatabaseError) || error.kind !== 'data') throw error
-      if (records.length === 1) {
+      if (lines.length === 1) {
         errors.add({ line: lines[0] ?? 0, code: 'DB_CONSTRAINT', message: error.message })
         return
       }
     }
-    const half = Math.ceil(records.length / 2)
-    await writeOrSplit(records.slice(0, half), lines.slice(0, half))
-    await writeOrSplit(records.slice(half), lines.slice(half))
+    const records = chunk.records()
+    const half = Math.ceil(lines.length / 2)
+    await writeOrSplit(sealedChunk(store, owner, records.slice(0, half)), lines.slice(0, half))
+    await writeOrSplit(sealedChunk(store, owner, records.slice(half)), lines.slice(half))
   }
 
-  const commit = async (chunk: Chunk, prepared: PreparedChunk | undefined) => {
-    await writeOrSplit(chunk.records, chunk.lines, prepared)
+  const commit = async (chunk: PreparedChunk, lines: number[]) => {
+    await writeOrSplit(chunk, lines)
     await options.afterCommit?.()
   }
 
@@ -125,20 +143,20 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
   }
 
   const submit = async () => {
-    if (current.records.length === 0) return
-    const chunk = current
+    const { draft, lines } = current
+    if (draft === undefined) return
     current = emptyChunk()
     // Made ready while the previous chunk commits; written only once that one has landed.
-    const prepared = store.prepare?.(owner, chunk.records)
+    const prepared = draft.seal()
     try {
       await settle()
     } catch (error) {
-      prepared?.discard()
+      prepared.discard()
       throw error
     }
     // The handler is attached now, so a failure waits here, unhandled-rejection free, until
     // the next settle picks it up.
-    inFlight = commit(chunk, prepared).then(
+    inFlight = commit(prepared, lines).then(
       () => undefined,
       (error: unknown) => error ?? new Error('commit failed'),
     )
@@ -156,10 +174,11 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
         errors.add({ line: event.line, ...rejection })
         continue
       }
-      current.records.push(parsed.turn)
+      current.draft ??= store.begin(owner)
+      current.draft.add(parsed.turn)
       current.lines.push(event.line)
       current.bytes += event.bytes
-      if (current.records.length >= limits.chunkLines || current.bytes >= limits.chunkBytes) {
+      if (current.lines.length >= limits.chunkLines || current.bytes >= limits.chunkBytes) {
         await submit()
       }
     }
@@ -187,6 +206,7 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
     return summary()
   } catch (error) {
     reader.cancel().catch(() => {})
+    current.draft?.discard()
     // What is in flight may still land: wait for it, so `committed` is the truth.
     let failure = error
     try {

@@ -6,13 +6,13 @@ import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { Worker } from 'node:worker_threads'
 import { serve } from '@hono/node-server'
-import type { InStatement } from '@libsql/client'
+import type { InStatement, InValue } from '@libsql/client'
 import { createApp } from '../app'
 import { createVerifier } from '../auth/jwt'
 import type { Config } from '../config'
 import { toDatabaseError } from '../db/errors'
-import { type TurnRecord, TurnStore } from '../db/turns'
-import type { PreparedChunk } from '../ingest/pipeline'
+import { recordsFromTurnArgs, type TurnRecord, TurnStore } from '../db/turns'
+import type { ChunkDraft } from '../ingest/pipeline'
 import { BUSY_TIMEOUT_MS, openNodeDatabase } from './database'
 import { nodeDecompressor } from './inflate'
 import { applyMigrations } from './migrations'
@@ -91,40 +91,62 @@ export async function startNodeServer(
 // The writer thread
 
 /**
- * The chunk store of an embedded database whose writes run on the writer thread: the statements
- * are built here (TurnStore.statements, SQL cached per shape) and sent to the thread while the
- * chunk before is still committing; the thread runs them as one transaction when told to.
+ * Turn rows per upsert handed to the writer thread while its chunk is still being parsed: a
+ * chunk's records are let go of a few dozen lines after they are validated, before a young
+ * generation collection promotes them (README, Performance).
+ */
+const HANDOVER_ROWS = 64
+
+/**
+ * The chunk store of an embedded database whose writes run on the writer thread. A chunk's
+ * statements are built here (SQL cached per shape) and handed to the thread as its records
+ * arrive, every HANDOVER_ROWS turns, and its merged sessions when it is sealed; the thread runs
+ * them as one transaction when told to. Only the session fields of each line stay here, to
+ * rebuild the records from the turn rows the thread hands back when a value is refused.
  * `ping` stays on this thread's client, so readiness never waits behind writes.
  */
 function threadedStore(store: TurnStore, writer: WriterThread) {
-  const prepare = (owner: string, records: readonly TurnRecord[]): PreparedChunk => {
-    if (records.length === 0) return { commit: () => Promise.resolve(), discard: () => {} }
-    // Sent now: the thread has the statements when the chunk before this one has committed.
-    const staged = writer.stage(store.statements(owner, records))
+  const begin = (owner: string): ChunkDraft => {
+    const statements = store.chunkStatements(owner, HANDOVER_ROWS)
+    const batch = writer.open()
+    const sessions: TurnRecord['session'][] = []
     return {
-      commit: () =>
-        writer.run(staged).catch((error: unknown) => {
-          throw toDatabaseError(error)
-        }),
-      discard: () => writer.drop(staged),
+      add: (record) => {
+        sessions.push(record.session)
+        const group = statements.add(record)
+        if (group !== undefined) writer.append(batch, group)
+      },
+      seal: () => {
+        const rest = statements.seal()
+        writer.seal(batch, rest.sessions, rest.turns)
+        let handedBack: InValue[][] = []
+        return {
+          commit: () =>
+            writer.run(batch).catch((error: unknown) => {
+              handedBack = (error as { rows?: InValue[][] }).rows ?? []
+              throw toDatabaseError(error)
+            }),
+          discard: () => writer.drop(batch),
+          records: () => recordsFromTurnArgs(handedBack, sessions),
+        }
+      },
+      discard: () => writer.drop(batch),
     }
   }
-  return {
-    prepare,
-    writeChunk: (owner: string, records: readonly TurnRecord[]) => prepare(owner, records).commit(),
-    ping: () => store.ping(),
-  }
+  return { begin, ping: () => store.ping() }
 }
 
 type WriterReply =
   | { id: number; ok: true }
-  | { id: number; ok: false; error: { message: string; code?: string } }
+  | { id: number; ok: false; error: { message: string; code?: string }; rows: InValue[][] }
 
 /**
  * The thread's code, plain JavaScript: it runs without a TypeScript loader, under tsx and vitest
  * alike. One connection with the settings of openNodeDatabase (WAL, synchronous=NORMAL, the busy
- * timeout); each batch is one BEGIN IMMEDIATE … COMMIT, rolled back whole when a statement
- * fails, and the error's SQLite code goes back so db/errors.ts can tell data from unavailable.
+ * timeout). A batch's turn upserts arrive as its chunk is parsed ('append') and its session
+ * upserts when it is sealed ('seal'); 'run' writes the sessions, then the turns, as one BEGIN
+ * IMMEDIATE … COMMIT, rolled back whole when a statement fails: the error's SQLite code goes back
+ * so db/errors.ts can tell data from unavailable, with the turn rows, so the chunk can be split.
  * The statements of the few SQL shapes a stream of chunks uses stay prepared (an LRU of 32).
  */
 const WRITER_SOURCE = `
@@ -148,27 +170,43 @@ const statement = (sql) => {
 }
 const begin = db.prepare('BEGIN IMMEDIATE')
 const commit = db.prepare('COMMIT')
-const staged = new Map()
+const batches = new Map()
+const batch = (id) => {
+  let b = batches.get(id)
+  if (b === undefined) {
+    b = { sessions: [], turns: [], sealed: false }
+    batches.set(id, b)
+  }
+  return b
+}
 parentPort.on('message', (request) => {
   if (request.op === 'close') {
     db.close()
     process.exit(0)
   }
-  if (request.op === 'stage') {
-    staged.set(request.id, request.statements)
+  if (request.op === 'append') {
+    batch(request.id).turns.push(request.statement)
+    return
+  }
+  if (request.op === 'seal') {
+    const b = batch(request.id)
+    b.sessions = request.sessions
+    b.turns.push(...request.turns)
+    b.sealed = true
     return
   }
   if (request.op === 'drop') {
-    staged.delete(request.id)
+    batches.delete(request.id)
     return
   }
-  const statements = staged.get(request.id)
-  staged.delete(request.id)
+  const b = batches.get(request.id)
+  batches.delete(request.id)
   try {
-    if (statements === undefined) throw new Error('the batch was never staged on this thread')
+    if (b === undefined || !b.sealed) throw new Error('the batch was never sealed on this thread')
     begin.run()
     try {
-      for (const s of statements) statement(s.sql).run(s.args)
+      for (const s of b.sessions) statement(s.sql).run(s.args)
+      for (const s of b.turns) statement(s.sql).run(s.args)
       commit.run()
     } catch (error) {
       if (db.inTransaction) db.exec('ROLLBACK')
@@ -177,25 +215,35 @@ parentPort.on('message', (request) => {
     parentPort.postMessage({ id: request.id, ok: true })
   } catch (error) {
     const { message, code } = error instanceof Error ? error : { message: String(error) }
-    parentPort.postMessage({ id: request.id, ok: false, error: { message, code } })
+    const rows = b === undefined ? [] : b.turns.map((s) => s.args)
+    parentPort.postMessage({ id: request.id, ok: false, error: { message, code }, rows })
   }
 })
 `
+
+/** A batch on the writer thread, and the thread it lives on (a restarted thread has lost it). */
+type Batch = { id: number; generation: number }
 
 /**
  * The writer thread of an embedded (`file:`) database. A write to it is synchronous native work
  * on whichever thread calls it: on the event loop's thread it stalls the parsing of the next
  * chunk, so on two cores parsing and writing could not overlap. Batches are run in the order
- * sent. A thread that dies fails what it had (the pipeline answers 503) and is started again on
- * the next batch.
+ * `run` is called. A thread that dies fails what it had (the pipeline answers 503) and is started
+ * again for the next batch; a batch begun on it is never run in part on the new one.
  */
-class WriterThread {
+export class WriterThread {
   readonly #path: string
   readonly #driver: string
   #worker: Worker | undefined
+  /** Threads started so far: a batch belongs to the one that was running when it was opened. */
+  #generation = 0
   #closed = false
   #nextId = 0
-  readonly #pending = new Map<number, { resolve: () => void; reject: (error: unknown) => void }>()
+  /** Runs sent and not yet answered, with the thread they were sent to. */
+  readonly #pending = new Map<
+    number,
+    { worker: Worker; resolve: () => void; reject: (error: unknown) => void }
+  >()
 
   constructor(url: string) {
     this.#path = url.slice('file:'.length).split('?')[0] ?? ''
@@ -203,36 +251,55 @@ class WriterThread {
     this.#driver = createRequire(import.meta.url).resolve('libsql')
   }
 
-  /**
-   * Send `statements` to the thread ahead of time (its copy of them is made while it may still
-   * be writing something else); they are written by `run`, or let go by `drop`.
-   */
-  stage(statements: InStatement[]): number {
-    if (this.#closed) return -1
-    const id = this.#nextId++
-    this.#start().postMessage({ op: 'stage', id, statements })
-    return id
+  /** A new batch, filled by `append` and `seal`, then written by `run` or let go by `drop`. */
+  open(): Batch {
+    if (!this.#closed) this.#start()
+    return { id: this.#nextId++, generation: this.#generation }
   }
 
-  /** Run what `stage` sent as one transaction, after every batch run before it. */
-  run(id: number): Promise<void> {
-    if (this.#closed || id < 0) return Promise.reject(new Error('the writer thread is closed'))
-    const worker = this.#start()
+  /** Hand the thread one turn upsert of the batch now; its copy is made on that thread. */
+  append(batch: Batch, statement: InStatement): void {
+    this.#post(batch, { op: 'append', id: batch.id, statement })
+  }
+
+  /** The batch's last statements: its session upserts, which run first, and its last turns. */
+  seal(batch: Batch, sessions: InStatement[], turns: InStatement[]): void {
+    this.#post(batch, { op: 'seal', id: batch.id, sessions, turns })
+  }
+
+  /**
+   * Write the batch as one transaction, after every batch run before it. A failure carries
+   * `rows`, the args of its turn upserts, in order.
+   */
+  run(batch: Batch): Promise<void> {
+    const worker = this.#live(batch)
+    if (worker === undefined) {
+      return Promise.reject(new Error('the writer thread closed or restarted; the batch is lost'))
+    }
     return new Promise<void>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject })
-      worker.postMessage({ op: 'run', id })
+      this.#pending.set(batch.id, { worker, resolve, reject })
+      worker.postMessage({ op: 'run', id: batch.id })
     })
   }
 
-  drop(id: number): void {
-    if (!this.#closed && id >= 0) this.#worker?.postMessage({ op: 'drop', id })
+  drop(batch: Batch): void {
+    this.#post(batch, { op: 'drop', id: batch.id })
+  }
+
+  /** The thread `batch` lives on, while it still runs. */
+  #live(batch: Batch): Worker | undefined {
+    return !this.#closed && batch.generation === this.#generation ? this.#worker : undefined
+  }
+
+  #post(batch: Batch, message: object): void {
+    this.#live(batch)?.postMessage(message)
   }
 
   #start(): Worker {
     if (this.#worker !== undefined) return this.#worker
     const worker = new Worker(WRITER_SOURCE, {
       eval: true,
-      // It holds one chunk at a time: a small young generation keeps its memory small.
+      // It holds a chunk or two: a small young generation keeps its memory small.
       resourceLimits: { maxYoungGenerationSizeMb: 8 },
       workerData: { path: this.#path, driver: this.#driver, busyTimeoutMs: BUSY_TIMEOUT_MS },
     })
@@ -241,16 +308,24 @@ class WriterThread {
       if (waiting === undefined) return
       this.#pending.delete(reply.id)
       if (reply.ok) waiting.resolve()
-      else waiting.reject(Object.assign(new Error(reply.error.message), reply.error))
+      else
+        waiting.reject(
+          Object.assign(new Error(reply.error.message), reply.error, { rows: reply.rows }),
+        )
     })
     const fail = (error: unknown) => {
       if (this.#worker === worker) this.#worker = undefined
-      for (const waiting of this.#pending.values()) waiting.reject(error)
-      this.#pending.clear()
+      // 'error' then 'exit': a thread started in between keeps its own runs.
+      for (const [id, waiting] of this.#pending) {
+        if (waiting.worker !== worker) continue
+        this.#pending.delete(id)
+        waiting.reject(error)
+      }
     }
     worker.on('error', fail)
     worker.on('exit', (code) => fail(new Error(`the writer thread exited (${code})`)))
     this.#worker = worker
+    this.#generation++
     return worker
   }
 

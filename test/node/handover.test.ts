@@ -1,0 +1,201 @@
+/**
+ * The embedded database's hand-over: the Node server builds a chunk's turn upserts as its lines
+ * are validated and hands them to the writer thread every 64 rows, long before the chunk is
+ * sealed. What lands must be exactly what the plain TurnStore path writes, also when a refused
+ * value makes the thread hand a chunk back to be split, and when requests fill drafts at once.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parseConfig } from '../../src/config'
+import { recordsFromTurnArgs, type TurnRecord, TurnStore } from '../../src/db/turns'
+import { parseTurnLine } from '../../src/ingest/turn'
+import { type NodeServer, startNodeServer, WriterThread } from '../../src/node/server'
+import { post, testApp } from '../helpers/app'
+import {
+  createTestDatabase,
+  freshOwner,
+  refuseContent,
+  sessionsOf,
+  type TestDatabase,
+  type TurnRowOut,
+  turnsOf,
+} from '../helpers/db'
+import { SECRET } from '../helpers/keys'
+import { openIngest, postIngest } from '../helpers/node'
+import { ndjson, type WireTurn, wireTurn } from '../helpers/turns'
+
+/** Lines a chunk: two full hand-over groups of 64 and a remainder of 22 sealed with it. */
+const CHUNK_LINES = 150
+
+let db: TestDatabase
+let server: NodeServer
+
+beforeAll(async () => {
+  db = await createTestDatabase()
+  await refuseContent(db.client)
+  const config = parseConfig({
+    LIBSQL_URL: db.url,
+    JWT_SECRET: SECRET,
+    INGEST_CHUNK_LINES: String(CHUNK_LINES),
+  })
+  server = await startNodeServer(config, { port: 0, log: () => {} })
+})
+afterAll(async () => {
+  await server.close()
+  await db.close()
+})
+
+/**
+ * `count` lines over 5 sessions whose session fields differ line by line (the earliest start is
+ * not the first line's, a working dir appears only later), so a split that rebuilt a record
+ * with another line's session fields would leave a different session row.
+ */
+const linesOf = (count: number, tag: string): WireTurn[] =>
+  Array.from({ length: count }, (_, i) =>
+    wireTurn({
+      session_id: `s${i % 5}`,
+      turn_id: `t${String(i).padStart(4, '0')}`,
+      seq: i,
+      content: `${tag} ${i}`,
+      tokens_in: i % 3 === 0 ? null : i,
+      cost_usd: i % 4 === 0 ? undefined : i / 1000,
+      tool_calls: i % 7 === 0 ? [{ name: 'read', n: i }] : undefined,
+      timestamp: `2026-11-22T10:${String(i % 60).padStart(2, '0')}:00.000Z`,
+      session_meta: {
+        started_at: `2026-11-22T09:${String(59 - (i % 60)).padStart(2, '0')}:00.000Z`,
+        working_dir: i < 200 ? null : `/work/${i}`,
+        source_file: i % 2 === 0 ? null : `/logs/${i}.jsonl`,
+        metadata: i < 30 ? undefined : { line: i },
+      },
+    }),
+  )
+
+/** Rows without their owner, so two owners' writes of the same lines compare equal. */
+const withoutOwner = (rows: TurnRowOut[]) => rows.map(({ owner: _, ...row }) => row)
+
+/** What the plain TurnStore path (no thread, no hand-over) stores for `lines` as `owner`. */
+async function reference(lines: WireTurn[]) {
+  const owner = freshOwner('reference')
+  const { app } = testApp(db, { chunkLines: CHUNK_LINES })
+  const res = await post(app, owner, ndjson(lines))
+  expect(res.status).toBe(200)
+  return {
+    turns: withoutOwner(await turnsOf(db.client, owner)),
+    sessions: withoutOwner(await sessionsOf(db.client, owner)),
+  }
+}
+
+describe('turn rows back to records', () => {
+  it('rebuilds every record, field for field, from the upserts built for it', () => {
+    const store = new TurnStore(db.client)
+    const records = linesOf(10, 'round trip').map((line) => {
+      const parsed = parseTurnLine(JSON.stringify(line))
+      if (!parsed.ok) throw new Error(parsed.message)
+      return parsed.turn
+    })
+    const built = store.chunkStatements('owner-x', 4)
+    const groups = records.map((r) => built.add(r))
+    expect(groups.map((group) => group !== undefined)).toEqual([
+      ...[false, false, false, true],
+      ...[false, false, false, true],
+      ...[false, false],
+    ])
+    const sealed = built.seal()
+    expect(sealed.turns).toHaveLength(1)
+    const args = [...groups, ...sealed.turns].flatMap((s) =>
+      s === undefined || typeof s === 'string' ? [] : [s.args as unknown[]],
+    )
+    const sessions = records.map((r) => r.session)
+    const rebuilt: TurnRecord[] = recordsFromTurnArgs(args as never, sessions)
+    expect(rebuilt).toEqual(records)
+    expect(() => recordsFromTurnArgs(args as never, sessions.slice(1))).toThrow(/do not match/)
+  })
+})
+
+describe('the hand-over to the writer thread', () => {
+  it('stores exactly what the plain path stores, over several chunks', async () => {
+    const lines = linesOf(400, 'plain')
+    const owner = freshOwner()
+    const { status, body } = await postIngest(server.url, owner, ndjson(lines))
+    expect(status).toBe(200)
+    expect(body).toMatchObject({ accepted: 400, rejected: 0, chunks: 3 })
+    const expected = await reference(lines)
+    expect(withoutOwner(await turnsOf(db.client, owner))).toEqual(expected.turns)
+    expect(withoutOwner(await sessionsOf(db.client, owner))).toEqual(expected.sessions)
+  })
+
+  it('splits a chunk the thread hands back, rejecting only the refused line', async () => {
+    const lines = linesOf(400, 'split')
+    // Line 200 is the 50th of the second chunk: in its first hand-over group.
+    const poisoned = lines.map((line, i) => (i === 199 ? { ...line, content: 'poison' } : line))
+    const owner = freshOwner()
+    const { status, body } = await postIngest(server.url, owner, ndjson(poisoned))
+    expect(status).toBe(207)
+    expect(body).toMatchObject({
+      accepted: 399,
+      rejected: 1,
+      errors: [{ line: 200, code: 'DB_CONSTRAINT' }],
+    })
+    const expected = await reference(lines.filter((_, i) => i !== 199))
+    expect(withoutOwner(await turnsOf(db.client, owner))).toEqual(expected.turns)
+    expect(withoutOwner(await sessionsOf(db.client, owner))).toEqual(expected.sessions)
+  })
+
+  it('keeps the drafts of requests that fill them at the same time apart', async () => {
+    const owners = Array.from({ length: 6 }, () => freshOwner())
+    const answers = await Promise.all(
+      owners.map((owner) => postIngest(server.url, owner, ndjson(linesOf(300, owner)))),
+    )
+    for (const [i, owner] of owners.entries()) {
+      expect(answers[i]?.body).toMatchObject({ accepted: 300, chunks: 2 })
+      const rows = await turnsOf(db.client, owner)
+      expect(rows).toHaveLength(300)
+      expect(rows.filter((row) => !String(row.content).startsWith(`${owner} `))).toEqual([])
+    }
+  })
+
+  it('never writes the part of a chunk it was handed when the client goes away', async () => {
+    const owner = freshOwner()
+    const { req, answer } = await openIngest(server.url, owner)
+    // 100 lines: the first 64 are on the thread; the chunk is never sealed.
+    req.write(ndjson(linesOf(100, 'gone')))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    req.destroy()
+    await answer.catch(() => {})
+    const after = await postIngest(server.url, owner, ndjson(linesOf(1, 'after')))
+    expect(after.status).toBe(200)
+    expect((await turnsOf(db.client, owner)).map((row) => row.content)).toEqual(['after 0'])
+  })
+})
+
+describe('a writer thread that dies', () => {
+  it('fails a batch begun on it, and never writes part of it on the thread started next', async () => {
+    const owner = freshOwner()
+    const records = linesOf(3, 'restart').map((line) => {
+      const parsed = parseTurnLine(JSON.stringify(line))
+      if (!parsed.ok) throw new Error(parsed.message)
+      return parsed.turn
+    })
+    const built = new TurnStore(db.client).chunkStatements(owner, 1)
+    const [first, second, third] = records.map((r) => built.add(r))
+    const { sessions } = built.seal()
+    if (first === undefined || second === undefined || third === undefined) throw new Error()
+    const writer = new WriterThread(db.url)
+    try {
+      const interrupted = writer.open()
+      writer.append(interrupted, first)
+      // A message the thread cannot read kills it.
+      const killer = writer.open()
+      writer.seal(killer, null as never, null as never)
+      await expect(writer.run(killer)).rejects.toThrow()
+      const next = writer.open() // starts the next thread
+      writer.append(interrupted, second)
+      writer.seal(interrupted, sessions, [])
+      await expect(writer.run(interrupted)).rejects.toThrow(/lost/)
+      writer.seal(next, sessions, [third])
+      await writer.run(next)
+      expect((await turnsOf(db.client, owner)).map((row) => row.content)).toEqual(['restart 2'])
+    } finally {
+      await writer.close()
+    }
+  })
+})
