@@ -140,6 +140,9 @@ const pushTurnValues = (args: InValue[], owner: string, r: TurnRecord): void => 
   )
 }
 
+/** A statement with its values in order: what ChunkStatements builds. */
+export type Upsert = { sql: string; args: InValue[] }
+
 /** Values of one turn row: pushTurnValues appends this many per record. */
 const TURN_VALUES = 15
 
@@ -209,7 +212,7 @@ export class ChunkStatements {
   }
 
   /** Add the next record; returns the turn upsert of its group once the group is full. */
-  add(r: TurnRecord): InStatement | undefined {
+  add(r: TurnRecord): Upsert | undefined {
     this.#sessions.add(r)
     pushTurnValues(this.#args, this.#owner, r)
     return ++this.#rows === this.#groupRows ? this.#group() : undefined
@@ -219,8 +222,8 @@ export class ChunkStatements {
    * No more records: the merged sessions' upserts (to run before every turn upsert, for the
    * foreign key) and the upsert of the turns not yet returned by `add` (none or one).
    */
-  seal(): { sessions: InStatement[]; turns: InStatement[] } {
-    const sessionStatements: InStatement[] = []
+  seal(): { sessions: Upsert[]; turns: Upsert[] } {
+    const sessionStatements: Upsert[] = []
     for (const rows of slices(this.#sessions.rows(), ROWS_PER_STATEMENT)) {
       const args: InValue[] = []
       for (const row of rows) pushSessionValues(args, row)
@@ -229,7 +232,7 @@ export class ChunkStatements {
     return { sessions: sessionStatements, turns: this.#rows === 0 ? [] : [this.#group()] }
   }
 
-  #group(): InStatement {
+  #group(): Upsert {
     const statement = { sql: this.#shape('turns', this.#rows), args: this.#args }
     this.#args = []
     this.#rows = 0

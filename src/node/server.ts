@@ -6,12 +6,12 @@ import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { Worker } from 'node:worker_threads'
 import { serve } from '@hono/node-server'
-import type { InStatement, InValue } from '@libsql/client'
+import type { InValue } from '@libsql/client'
 import { createApp } from '../app'
 import { createVerifier } from '../auth/jwt'
 import type { Config } from '../config'
 import { toDatabaseError } from '../db/errors'
-import { recordsFromTurnArgs, type TurnRecord, TurnStore } from '../db/turns'
+import { recordsFromTurnArgs, type TurnRecord, TurnStore, type Upsert } from '../db/turns'
 import type { ChunkDraft } from '../ingest/pipeline'
 import { BUSY_TIMEOUT_MS, openNodeDatabase } from './database'
 import { nodeDecompressor } from './inflate'
@@ -258,12 +258,12 @@ export class WriterThread {
   }
 
   /** Hand the thread one turn upsert of the batch now; its copy is made on that thread. */
-  append(batch: Batch, statement: InStatement): void {
+  append(batch: Batch, statement: Upsert): void {
     this.#post(batch, { op: 'append', id: batch.id, statement })
   }
 
   /** The batch's last statements: its session upserts, which run first, and its last turns. */
-  seal(batch: Batch, sessions: InStatement[], turns: InStatement[]): void {
+  seal(batch: Batch, sessions: Upsert[], turns: Upsert[]): void {
     this.#post(batch, { op: 'seal', id: batch.id, sessions, turns })
   }
 
@@ -299,7 +299,7 @@ export class WriterThread {
     if (this.#worker !== undefined) return this.#worker
     const worker = new Worker(WRITER_SOURCE, {
       eval: true,
-      // It holds a chunk or two: a small young generation keeps its memory small.
+      // It holds the chunks being written and filled: a small young generation keeps it small.
       resourceLimits: { maxYoungGenerationSizeMb: 8 },
       workerData: { path: this.#path, driver: this.#driver, busyTimeoutMs: BUSY_TIMEOUT_MS },
     })

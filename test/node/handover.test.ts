@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config'
-import { recordsFromTurnArgs, type TurnRecord, TurnStore } from '../../src/db/turns'
+import { recordsFromTurnArgs, TurnStore } from '../../src/db/turns'
 import { parseTurnLine } from '../../src/ingest/turn'
 import { type NodeServer, startNodeServer, WriterThread } from '../../src/node/server'
 import { post, testApp } from '../helpers/app'
@@ -101,13 +101,10 @@ describe('turn rows back to records', () => {
     ])
     const sealed = built.seal()
     expect(sealed.turns).toHaveLength(1)
-    const args = [...groups, ...sealed.turns].flatMap((s) =>
-      s === undefined || typeof s === 'string' ? [] : [s.args as unknown[]],
-    )
+    const args = [...groups, ...sealed.turns].flatMap((s) => (s === undefined ? [] : [s.args]))
     const sessions = records.map((r) => r.session)
-    const rebuilt: TurnRecord[] = recordsFromTurnArgs(args as never, sessions)
-    expect(rebuilt).toEqual(records)
-    expect(() => recordsFromTurnArgs(args as never, sessions.slice(1))).toThrow(/do not match/)
+    expect(recordsFromTurnArgs(args, sessions)).toEqual(records)
+    expect(() => recordsFromTurnArgs(args, sessions.slice(1))).toThrow(/do not match/)
   })
 })
 
