@@ -658,30 +658,16 @@ type Target = { target: string; value: string; met: boolean }
 function targets(): Target[] {
   const get = (id: string) => figures.find((f) => f.id === id)
   const out: Target[] = []
-  const nodeStream = get('node-stream')
-  if (nodeStream?.ratio !== undefined) {
-    out.push({
-      target: 'Node e2e >= 0.6x the limit (aim 0.8x), one streamed request',
-      value: `${nodeStream.ratio}x`,
-      met: nodeStream.ratio >= 0.6,
-    })
+  /** A ratio target: the figure's ratio to what it is measured against, at least `min`. */
+  const ratio = (id: string, target: string, min: number) => {
+    const r = get(id)?.ratio
+    if (r !== undefined) out.push({ target, value: `${r}x`, met: r >= min })
   }
-  const mb4 = get('node-mb4')
-  if (mb4?.ratio !== undefined) {
-    out.push({
-      target: 'Node e2e >= 0.6x the limit, 1 MB requests x4',
-      value: `${mb4.ratio}x`,
-      met: mb4.ratio >= 0.6,
-    })
-  }
-  const w = get('worker-stream')
-  if (w?.ratio !== undefined) {
-    out.push({
-      target: 'worker e2e >= 0.5x raw client.batch over HTTP',
-      value: `${w.ratio}x`,
-      met: w.ratio >= 0.5,
-    })
-  }
+  ratio('node-stream', 'Node e2e >= 0.6x the limit (aim 0.8x), one streamed request', 0.6)
+  ratio('node-stream-gzip', 'Node e2e >= 0.6x the limit, one streamed request, gzip', 0.6)
+  ratio('node-mb4', 'Node e2e >= 0.6x the limit, 1 MB requests x4', 0.6)
+  ratio('node-mb4-gzip', 'Node e2e >= 0.6x the limit, 1 MB requests x4, gzip', 0.6)
+  ratio('worker-stream', 'worker e2e >= 0.5x raw client.batch over HTTP', 0.5)
   const parse = get('parse')
   if (parse?.linesPerS !== undefined) {
     out.push({
