@@ -69,6 +69,14 @@ const linesOf = (count: number, tag: string): WireTurn[] =>
     }),
   )
 
+/** The validated records of wire lines, as the pipeline hands them to a writer. */
+const recordsOf = (lines: WireTurn[]) =>
+  lines.map((line) => {
+    const parsed = parseTurnLine(JSON.stringify(line))
+    if (!parsed.ok) throw new Error(parsed.message)
+    return parsed.turn
+  })
+
 /** Rows without their owner, so two owners' writes of the same lines compare equal. */
 const withoutOwner = (rows: TurnRowOut[]) => rows.map(({ owner: _, ...row }) => row)
 
@@ -87,11 +95,7 @@ async function reference(lines: WireTurn[]) {
 describe('turn rows back to records', () => {
   it('rebuilds every record, field for field, from the upserts built for it', () => {
     const store = new TurnStore(db.client)
-    const records = linesOf(10, 'round trip').map((line) => {
-      const parsed = parseTurnLine(JSON.stringify(line))
-      if (!parsed.ok) throw new Error(parsed.message)
-      return parsed.turn
-    })
+    const records = recordsOf(linesOf(10, 'round trip'))
     const built = store.chunkStatements('owner-x', 4)
     const groups = records.map((r) => built.add(r))
     expect(groups.map((group) => group !== undefined)).toEqual([
@@ -167,11 +171,7 @@ describe('the hand-over to the writer thread', () => {
 describe('a writer thread that dies', () => {
   it('fails a batch begun on it, and never writes part of it on the thread started next', async () => {
     const owner = freshOwner()
-    const records = linesOf(3, 'restart').map((line) => {
-      const parsed = parseTurnLine(JSON.stringify(line))
-      if (!parsed.ok) throw new Error(parsed.message)
-      return parsed.turn
-    })
+    const records = recordsOf(linesOf(3, 'restart'))
     const built = new TurnStore(db.client).chunkStatements(owner, 1)
     const [first, second, third] = records.map((r) => built.add(r))
     const { sessions } = built.seal()
