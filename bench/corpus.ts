@@ -7,7 +7,10 @@
  * lines. Sessions are written one after another, each in `seq` order, as a log shipper would.
  */
 
-/** mulberry32: small, fast, good enough for test data, and the same everywhere. */
+/**
+ * mulberry32: small, fast, good enough for test data, and the same everywhere (the load test
+ * uses it too, so a failing run can be replayed with its seed).
+ */
 export function rng(seed: number): () => number {
   let a = seed >>> 0
   return () => {

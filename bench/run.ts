@@ -402,34 +402,34 @@ async function worker(p: Prepared) {
     const answer = await post(pieces(p.corpus.body), { url: server.url, token: jwt })
     const ms = performance.now() - started
     check('worker stream', [answer], p)
-    const r = rate(p.corpus.lines, p.corpus.body.length, ms)
-    figures.push({
-      id: 'worker-stream',
-      group: 'worker',
-      label: 'worker (wrangler dev + sqld): one streamed request',
-      ...r,
-      ratio: round2(r.linesPerS / rawRate.linesPerS),
-      ratioOf: 'raw client.batch over HTTP',
-      peakRssMb: Math.round((server.memory()?.peak ?? 0) / MB),
-    })
+    const running = server
+    /** A worker figure, as a ratio of raw client.batch over HTTP. */
+    const workerFigure = (id: string, label: string, wallMs: number, note?: string) => {
+      const r = rate(p.corpus.lines, p.corpus.body.length, wallMs)
+      figures.push({
+        id,
+        group: 'worker',
+        label,
+        ...r,
+        ratio: round2(r.linesPerS / rawRate.linesPerS),
+        ratioOf: 'raw client.batch over HTTP',
+        peakRssMb: Math.round((running.memory()?.peak ?? 0) / MB),
+        ...(note === undefined ? {} : { note }),
+      })
+    }
+    workerFigure('worker-stream', 'worker (wrangler dev + sqld): one streamed request', ms)
 
     const sent = await sendAll(server.url, await token('bench-mb'), p.megabyte)
-    const { answers, resent } = sent
-    const wall = sent.ms
-    check('worker 1 MB x4', answers, p)
-    const r2 = rate(p.corpus.lines, p.corpus.body.length, wall)
-    figures.push({
-      id: 'worker-mb4',
-      group: 'worker',
-      label: 'worker: 1 MB requests, 4 clients',
-      ...r2,
-      ratio: round2(r2.linesPerS / rawRate.linesPerS),
-      ratioOf: 'raw client.batch over HTTP',
-      peakRssMb: Math.round((server.memory()?.peak ?? 0) / MB),
-      note:
-        'same sqld, after the streamed run (its rows already there, another owner)' +
-        (resent > 0 ? `; ${resent} bodies answered 503 DATABASE_UNAVAILABLE and re-sent` : ''),
-    })
+    check('worker 1 MB x4', sent.answers, p)
+    workerFigure(
+      'worker-mb4',
+      'worker: 1 MB requests, 4 clients',
+      sent.ms,
+      'same sqld, after the streamed run (its rows already there, another owner)' +
+        (sent.resent > 0
+          ? `; ${sent.resent} bodies answered 503 DATABASE_UNAVAILABLE and re-sent`
+          : ''),
+    )
   } finally {
     await server?.stop()
     await sqld.stop()

@@ -6,6 +6,7 @@
  * database: no 5xx, no lost line, no extra line, and the server's memory sampled throughout.
  */
 import { gzipSync } from 'node:zlib'
+import { rng } from '../../bench/corpus'
 import { openNodeDatabase } from '../../src/node/database'
 import { freshOwner } from './db'
 import { type ChildServer, openIngest } from './node'
@@ -39,18 +40,6 @@ export type LoadReport = {
   /** Server RSS samples in MiB, every 500 ms. */
   rssMiB: number[]
   failures: string[]
-}
-
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with its seed. */
-function prng(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 const INVALID = [
@@ -117,7 +106,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const acceptedBy = new Map<string, number>()
 
   const stream = async (index: number) => {
-    const random = prng(seed + index)
+    const random = rng(seed + index)
     const owner = freshOwner(`load${index}`)
     acceptedBy.set(owner, 0)
     for (
