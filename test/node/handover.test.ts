@@ -4,9 +4,11 @@
  * sealed. What lands must be exactly what the plain TurnStore path writes, also when a refused
  * value makes the thread hand a chunk back to be split, and when requests fill drafts at once.
  */
+import { createRequire } from 'node:module'
+import type { InValue } from '@libsql/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config'
-import { recordsFromTurnArgs, TurnStore } from '../../src/db/turns'
+import { recordsFromTurnArgs, TurnStore, type Upsert } from '../../src/db/turns'
 import { parseTurnLine } from '../../src/ingest/turn'
 import { type NodeServer, startNodeServer, WriterThread } from '../../src/node/server'
 import { post, testApp } from '../helpers/app'
@@ -191,6 +193,175 @@ describe('a writer thread that dies', () => {
       writer.seal(next, sessions, [third])
       await writer.run(next)
       expect((await turnsOf(db.client, owner)).map((row) => row.content)).toEqual(['restart 2'])
+    } finally {
+      await writer.close()
+    }
+  })
+})
+
+/** `lines` as the writer thread gets them: turn upserts of `groupRows` rows, then the sessions. */
+function upserts(owner: string, lines: WireTurn[], groupRows: number) {
+  const built = new TurnStore(db.client).chunkStatements(owner, groupRows)
+  const groups = recordsOf(lines).flatMap((r) => {
+    const group = built.add(r)
+    return group === undefined ? [] : [group]
+  })
+  const { sessions, turns } = built.seal()
+  return { groups, sessions, turns }
+}
+
+/** Fill `batch` with `lines` and seal it. */
+function fill(
+  writer: WriterThread,
+  batch: ReturnType<WriterThread['open']>,
+  owner: string,
+  lines: WireTurn[],
+) {
+  const { groups, sessions, turns } = upserts(owner, lines, 2)
+  for (const group of groups) writer.append(batch, group)
+  writer.seal(batch, sessions, turns)
+}
+
+type NativeDatabase = { exec(sql: string): void; close(): void }
+const NativeDatabase = createRequire(import.meta.url)('libsql') as new (
+  path: string,
+  options: { timeout: number },
+) => NativeDatabase
+
+/** Whether another connection can take the database's write lock now, without waiting. */
+function writeLockFree(): boolean {
+  const other = new NativeDatabase(db.url.slice('file:'.length), { timeout: 0 })
+  try {
+    other.exec('BEGIN IMMEDIATE')
+    other.exec('ROLLBACK')
+    return true
+  } catch (error) {
+    if ((error as { code?: string }).code === 'SQLITE_BUSY') return false
+    throw error
+  } finally {
+    other.close()
+  }
+}
+
+/** Wait until the write lock is (`free`) or is not free: the thread works between messages. */
+async function lockBecomes(free: boolean, withinMs = 2000) {
+  const deadline = Date.now() + withinMs
+  while (writeLockFree() !== free) {
+    if (Date.now() > deadline)
+      throw new Error(`the write lock did not become ${free ? 'free' : 'held'}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+/** The contents of `owner`'s stored turns, sorted. */
+const contents = async (owner: string) =>
+  (await turnsOf(db.client, owner)).map((row) => String(row.content)).sort()
+const contentsOf = (lines: WireTurn[]) => lines.map((line) => String(line.content)).sort()
+
+describe('a lone chunk runs ahead on the writer thread', () => {
+  it('is written as it arrives, not committed before its run, and lets go of the lock when it stalls', async () => {
+    const owner = freshOwner()
+    const lines = linesOf(6, 'ahead')
+    const { groups, sessions, turns } = upserts(owner, lines, 2)
+    const writer = new WriterThread(db.url, { runAheadMs: 300 })
+    try {
+      const batch = writer.open()
+      writer.append(batch, groups[0] as Upsert)
+      // The thread took the write lock for the batch's first rows, long before its run.
+      await lockBecomes(false)
+      expect(await contents(owner)).toEqual([])
+      // Nothing more arrives: after runAheadMs the rows are rolled back and the lock is free.
+      const stalled = Date.now()
+      await lockBecomes(true)
+      expect(Date.now() - stalled).toBeLessThan(1500)
+      for (const group of groups.slice(1)) writer.append(batch, group)
+      writer.seal(batch, sessions, turns)
+      await writer.run(batch)
+      expect(await contents(owner)).toEqual(contentsOf(lines))
+      expect(await sessionsOf(db.client, owner)).toHaveLength(5)
+    } finally {
+      await writer.close()
+    }
+  })
+
+  it('is rolled back when another batch is run first, and written whole at its own run', async () => {
+    const [first, second] = [freshOwner(), freshOwner()]
+    const firstLines = linesOf(8, 'first')
+    const writer = new WriterThread(db.url)
+    try {
+      const ahead = writer.open()
+      const { groups, sessions, turns } = upserts(first, firstLines, 2)
+      writer.append(ahead, groups[0] as Upsert)
+      writer.append(ahead, groups[1] as Upsert)
+      await lockBecomes(false)
+      const other = writer.open()
+      fill(writer, other, second, linesOf(5, 'second'))
+      await writer.run(other)
+      expect(await contents(second)).toHaveLength(5)
+      expect(await contents(first)).toEqual([])
+      expect(writeLockFree()).toBe(true)
+      for (const group of groups.slice(2)) writer.append(ahead, group)
+      writer.seal(ahead, sessions, turns)
+      await writer.run(ahead)
+      expect(await contents(first)).toEqual(contentsOf(firstLines))
+    } finally {
+      await writer.close()
+    }
+  })
+
+  it('fails at its run with every row when a row was refused ahead, and keeps the thread usable', async () => {
+    const owner = freshOwner()
+    // The refused row is in the second group of two rows.
+    const lines = linesOf(6, 'refused').map((line, i) =>
+      i === 2 ? { ...line, content: 'poison' } : line,
+    )
+    const writer = new WriterThread(db.url)
+    try {
+      const batch = writer.open()
+      const { groups, sessions, turns } = upserts(owner, lines, 2)
+      writer.append(batch, groups[0] as Upsert)
+      await lockBecomes(false)
+      // The refusal rolls the batch back at once: the lock is free before the rest arrives.
+      writer.append(batch, groups[1] as Upsert)
+      await lockBecomes(true)
+      for (const group of groups.slice(2)) writer.append(batch, group)
+      writer.seal(batch, sessions, turns)
+      const failure = await writer.run(batch).then(
+        () => undefined,
+        (error: unknown) => error as { message: string; rows: InValue[][] },
+      )
+      expect(failure?.message).toMatch(/poisoned row/)
+      // Every turn of the batch, also those that arrived after the refusal, to be split.
+      const records = recordsOf(lines)
+      expect(
+        recordsFromTurnArgs(
+          failure?.rows ?? [],
+          records.map((r) => r.session),
+        ),
+      ).toEqual(records)
+      expect(await contents(owner)).toEqual([])
+      const next = writer.open()
+      fill(writer, next, owner, linesOf(3, 'next'))
+      await writer.run(next)
+      expect(await contents(owner)).toEqual(['next 0', 'next 1', 'next 2'])
+    } finally {
+      await writer.close()
+    }
+  })
+
+  it('is rolled back when dropped', async () => {
+    const owner = freshOwner()
+    const writer = new WriterThread(db.url)
+    try {
+      const batch = writer.open()
+      writer.append(batch, upserts(owner, linesOf(2, 'dropped'), 2).groups[0] as Upsert)
+      await lockBecomes(false)
+      writer.drop(batch)
+      await lockBecomes(true, 500)
+      const next = writer.open()
+      fill(writer, next, owner, linesOf(2, 'kept'))
+      await writer.run(next)
+      expect(await contents(owner)).toEqual(['kept 0', 'kept 1'])
     } finally {
       await writer.close()
     }
