@@ -141,27 +141,12 @@ type WriterReply =
   | { id: number; ok: false; error: { message: string; code?: string }; rows: InValue[][] }
 
 /**
- * How long the writer thread keeps a chunk's transaction open, running its rows as they arrive,
- * before the chunk is sealed and run. A client that stalls mid-chunk would otherwise hold the
- * database's write lock until its idle timeout; after this the chunk waits for 'run' instead.
- */
-const RUN_AHEAD_MS = 1000
-
-/**
  * The thread's code, plain JavaScript: it runs without a TypeScript loader, under tsx and vitest
  * alike. One connection with the settings of openNodeDatabase (WAL, synchronous=NORMAL, the busy
- * timeout). A batch's turn upserts arrive as its chunk is parsed ('append'), its session upserts
- * and last turns when it is sealed ('seal'), and 'run' commits it: one BEGIN IMMEDIATE … COMMIT,
- * the turns, then the sessions (the foreign key is checked at COMMIT: defer_foreign_keys), rolled
- * back whole when a statement fails. The error's SQLite code goes back so db/errors.ts can tell
- * data from unavailable, with the turn rows, so the chunk can be split.
- *
- * While a batch is the only one the thread holds (one request streaming), its transaction is
- * opened at its first rows and each upsert runs as it arrives, so a chunk is written while it is
- * parsed rather than after; 'run' is then little more than the COMMIT. When another batch is run
- * first (concurrent requests), when the batch is dropped, or after RUN_AHEAD_MS, what ran ahead
- * is rolled back and the batch is run whole at its 'run'. Nothing is visible to readers, or
- * durable, before the COMMIT, and batches still commit in the order `run` is called.
+ * timeout). A batch's turn upserts arrive as its chunk is parsed ('append') and its session
+ * upserts when it is sealed ('seal'); 'run' writes the sessions, then the turns, as one BEGIN
+ * IMMEDIATE … COMMIT, rolled back whole when a statement fails: the error's SQLite code goes back
+ * so db/errors.ts can tell data from unavailable, with the turn rows, so the chunk can be split.
  * The statements of the few SQL shapes a stream of chunks uses stay prepared (an LRU of 32).
  */
 const WRITER_SOURCE = `
@@ -184,69 +169,23 @@ const statement = (sql) => {
   return stmt
 }
 const begin = db.prepare('BEGIN IMMEDIATE')
-const deferForeignKeys = db.prepare('PRAGMA defer_foreign_keys = ON')
 const commit = db.prepare('COMMIT')
 const batches = new Map()
 const batch = (id) => {
   let b = batches.get(id)
   if (b === undefined) {
-    b = { sessions: [], turns: [], done: 0, sealed: false, ahead: true, error: undefined }
+    b = { sessions: [], turns: [], sealed: false }
     batches.set(id, b)
   }
   return b
 }
-// The batch whose transaction is open, its first 'done' turns run, and how long it may stay open
-// before 'run'.
-let open
-let openTimer
-const rollback = () => {
-  clearTimeout(openTimer)
-  if (open === undefined) return
-  if (db.inTransaction) db.exec('ROLLBACK')
-  open.done = 0
-  open = undefined
-}
-// Open b's transaction (rolling back another batch's) and run its turns not yet run.
-const runTurns = (b, aheadMs) => {
-  if (open !== b) {
-    rollback()
-    begin.run()
-    open = b
-    deferForeignKeys.run()
-    if (aheadMs !== undefined) {
-      openTimer = setTimeout(() => {
-        if (open !== b) return
-        rollback()
-        b.ahead = false
-      }, aheadMs)
-    }
-  }
-  while (b.done < b.turns.length) {
-    const s = b.turns[b.done]
-    statement(s.sql).run(s.args)
-    b.done++
-  }
-}
-const runAhead = (b) => {
-  if (b.error !== undefined || !b.ahead) return
-  if (open !== b && (open !== undefined || batches.size !== 1)) return
-  try {
-    runTurns(b, workerData.runAheadMs)
-  } catch (error) {
-    rollback()
-    b.error = error
-  }
-}
 parentPort.on('message', (request) => {
   if (request.op === 'close') {
-    rollback()
     db.close()
     process.exit(0)
   }
   if (request.op === 'append') {
-    const b = batch(request.id)
-    b.turns.push(request.statement)
-    runAhead(b)
+    batch(request.id).turns.push(request.statement)
     return
   }
   if (request.op === 'seal') {
@@ -254,11 +193,9 @@ parentPort.on('message', (request) => {
     b.sessions = request.sessions
     b.turns.push(...request.turns)
     b.sealed = true
-    runAhead(b)
     return
   }
   if (request.op === 'drop') {
-    if (open === batches.get(request.id)) rollback()
     batches.delete(request.id)
     return
   }
@@ -266,15 +203,13 @@ parentPort.on('message', (request) => {
   batches.delete(request.id)
   try {
     if (b === undefined || !b.sealed) throw new Error('the batch was never sealed on this thread')
-    if (b.error !== undefined) throw b.error
+    begin.run()
     try {
-      runTurns(b)
       for (const s of b.sessions) statement(s.sql).run(s.args)
+      for (const s of b.turns) statement(s.sql).run(s.args)
       commit.run()
-      clearTimeout(openTimer)
-      open = undefined
     } catch (error) {
-      rollback()
+      if (db.inTransaction) db.exec('ROLLBACK')
       throw error
     }
     parentPort.postMessage({ id: request.id, ok: true })
@@ -299,7 +234,6 @@ type Batch = { id: number; generation: number }
 export class WriterThread {
   readonly #path: string
   readonly #driver: string
-  readonly #runAheadMs: number
   #worker: Worker | undefined
   /** Threads started so far: a batch belongs to the one that was running when it was opened. */
   #generation = 0
@@ -311,10 +245,8 @@ export class WriterThread {
     { worker: Worker; resolve: () => void; reject: (error: unknown) => void }
   >()
 
-  /** `runAheadMs`: RUN_AHEAD_MS, shorter in tests. */
-  constructor(url: string, options: { runAheadMs?: number } = {}) {
+  constructor(url: string) {
     this.#path = url.slice('file:'.length).split('?')[0] ?? ''
-    this.#runAheadMs = options.runAheadMs ?? RUN_AHEAD_MS
     // The native driver under @libsql/client (better-sqlite3's API); the thread requires it.
     this.#driver = createRequire(import.meta.url).resolve('libsql')
   }
@@ -369,12 +301,7 @@ export class WriterThread {
       eval: true,
       // It holds the chunks being written and filled: a small young generation keeps it small.
       resourceLimits: { maxYoungGenerationSizeMb: 8 },
-      workerData: {
-        path: this.#path,
-        driver: this.#driver,
-        busyTimeoutMs: BUSY_TIMEOUT_MS,
-        runAheadMs: this.#runAheadMs,
-      },
+      workerData: { path: this.#path, driver: this.#driver, busyTimeoutMs: BUSY_TIMEOUT_MS },
     })
     worker.on('message', (reply: WriterReply) => {
       const waiting = this.#pending.get(reply.id)
