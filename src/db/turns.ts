@@ -98,10 +98,23 @@ function mergeSessions(owner: string, records: readonly TurnRecord[]): SessionVa
   return merge.rows()
 }
 
-const slices = <T>(items: readonly T[], size: number): T[][] => {
-  const out: T[][] = []
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
-  return out
+/**
+ * Row counts for `rows` rows, `full` at a time and the rest in descending powers of two
+ * (37 -> 32, 4, 1): every statement has one of a few shapes, so Drizzle builds each SQL text
+ * once early on and the writer thread's statement cache holds them all, whatever the sizes of
+ * the chunks and of their last groups (README, Performance).
+ */
+export function statementRows(rows: number, full: number): number[] {
+  const counts: number[] = []
+  let left = rows
+  for (; left >= full; left -= full) counts.push(full)
+  for (let power = 2 ** Math.floor(Math.log2(Math.max(left, 1))); left > 0; power /= 2) {
+    if (left >= power) {
+      counts.push(power)
+      left -= power
+    }
+  }
+  return counts
 }
 
 /** Append the session columns' values of one merged row to `args`, in Drizzle's order. */
@@ -220,16 +233,28 @@ export class ChunkStatements {
 
   /**
    * No more records: the merged sessions' upserts (to run before every turn upsert, for the
-   * foreign key) and the upsert of the turns not yet returned by `add` (none or one).
+   * foreign key) and the upserts of the turns not yet returned by `add` (statementRows).
    */
   seal(): { sessions: Upsert[]; turns: Upsert[] } {
     const sessionStatements: Upsert[] = []
-    for (const rows of slices(this.#sessions.rows(), ROWS_PER_STATEMENT)) {
+    const rows = this.#sessions.rows()
+    let at = 0
+    for (const count of statementRows(rows.length, ROWS_PER_STATEMENT)) {
       const args: InValue[] = []
-      for (const row of rows) pushSessionValues(args, row)
-      sessionStatements.push({ sql: this.#shape('sessions', rows.length), args })
+      for (const row of rows.slice(at, at + count)) pushSessionValues(args, row)
+      sessionStatements.push({ sql: this.#shape('sessions', count), args })
+      at += count
     }
-    return { sessions: sessionStatements, turns: this.#rows === 0 ? [] : [this.#group()] }
+    const turns: Upsert[] = []
+    at = 0
+    for (const count of statementRows(this.#rows, this.#groupRows)) {
+      const args = this.#args.slice(at * TURN_VALUES, (at + count) * TURN_VALUES)
+      turns.push({ sql: this.#shape('turns', count), args })
+      at += count
+    }
+    this.#args = []
+    this.#rows = 0
+    return { sessions: sessionStatements, turns }
   }
 
   #group(): Upsert {

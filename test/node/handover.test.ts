@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config'
-import { recordsFromTurnArgs, TurnStore } from '../../src/db/turns'
+import { recordsFromTurnArgs, statementRows, TurnStore } from '../../src/db/turns'
 import { parseTurnLine } from '../../src/ingest/turn'
 import { type NodeServer, startNodeServer, WriterThread } from '../../src/node/server'
 import { post, testApp } from '../helpers/app'
@@ -91,6 +91,36 @@ async function reference(lines: WireTurn[]) {
     sessions: withoutOwner(await sessionsOf(db.client, owner)),
   }
 }
+
+describe('statement shapes', () => {
+  it('cuts rows into full statements and a rest in descending powers of two', () => {
+    expect(statementRows(0, 64)).toEqual([])
+    expect(statementRows(1, 64)).toEqual([1])
+    expect(statementRows(37, 64)).toEqual([32, 4, 1])
+    expect(statementRows(63, 64)).toEqual([32, 16, 8, 4, 2, 1])
+    expect(statementRows(64, 64)).toEqual([64])
+    expect(statementRows(437, 200)).toEqual([200, 200, 32, 4, 1])
+    for (let rows = 0; rows <= 1000; rows++) {
+      const counts = statementRows(rows, 200)
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(rows)
+      for (const count of counts)
+        expect(count === 200 || Number.isInteger(Math.log2(count))).toBe(true)
+    }
+  })
+
+  it('writes chunks of every size with a few SQL texts, not one per size', () => {
+    const store = new TurnStore(db.client)
+    const records = recordsOf(linesOf(300, 'shapes'))
+    const texts = new Set<string>()
+    for (let size = 1; size <= records.length; size++) {
+      for (const statement of store.statements('owner-z', records.slice(0, size))) {
+        texts.add(typeof statement === 'string' ? statement : statement.sql)
+      }
+    }
+    // Turns: 200 and the powers of two up to 128; sessions (one to five here): 4, 2 and 1.
+    expect(texts.size).toBe(1 + 8 + 3)
+  })
+})
 
 describe('turn rows back to records', () => {
   it('rebuilds every record, field for field, from the upserts built for it', () => {
