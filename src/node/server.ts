@@ -147,7 +147,7 @@ type WriterReply =
  * upserts when it is sealed ('seal'); 'run' writes the sessions, then the turns, as one BEGIN
  * IMMEDIATE … COMMIT, rolled back whole when a statement fails: the error's SQLite code goes back
  * so db/errors.ts can tell data from unavailable, with the turn rows, so the chunk can be split.
- * The statements of the few SQL shapes a stream of chunks uses stay prepared (an LRU of 32).
+ * The statements of the few SQL shapes there are (statementRows) stay prepared (an LRU of 32).
  */
 const WRITER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
