@@ -159,6 +159,35 @@ export type Upsert = { sql: string; args: InValue[] }
 /** Values of one turn row: pushTurnValues appends this many per record. */
 const TURN_VALUES = 15
 
+/** Values of one line's session fields: pushSessionFields appends this many. */
+const SESSION_FIELDS = 4
+
+/**
+ * Append a line's own session fields to `values`: with its turn row, all that is needed to
+ * rebuild its record (recordsFromTurnArgs) once the merged session rows have been built.
+ */
+export const pushSessionFields = (values: InValue[], s: TurnRecord['session']): void => {
+  values.push(s.startedAt, s.workingDir, s.sourceFile, s.metadata)
+}
+
+/** Each line's session fields from the values pushSessionFields appended, in line order. */
+export function sessionsFromFields(
+  fields: readonly (readonly InValue[])[],
+): TurnRecord['session'][] {
+  const sessions: TurnRecord['session'][] = []
+  for (const values of fields) {
+    for (let at = 0; at < values.length; at += SESSION_FIELDS) {
+      sessions.push({
+        startedAt: values[at] as string,
+        workingDir: values[at + 1] as string | null,
+        sourceFile: values[at + 2] as string | null,
+        metadata: values[at + 3] as string | null,
+      })
+    }
+  }
+  return sessions
+}
+
 /**
  * The records whose turn values pushTurnValues appended to `args` (one array per statement, in
  * line order), each with its line's session fields: the inverse, for a chunk whose statements

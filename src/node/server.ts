@@ -11,7 +11,13 @@ import { createApp } from '../app'
 import { createVerifier } from '../auth/jwt'
 import type { Config } from '../config'
 import { toDatabaseError } from '../db/errors'
-import { recordsFromTurnArgs, type TurnRecord, TurnStore, type Upsert } from '../db/turns'
+import {
+  pushSessionFields,
+  recordsFromTurnArgs,
+  sessionsFromFields,
+  TurnStore,
+  type Upsert,
+} from '../db/turns'
 import type { ChunkDraft } from '../ingest/pipeline'
 import { BUSY_TIMEOUT_MS, openNodeDatabase } from './database'
 import { nodeDecompressor } from './inflate'
@@ -101,33 +107,40 @@ const HANDOVER_ROWS = 64
  * The chunk store of an embedded database whose writes run on the writer thread. A chunk's
  * statements are built here (SQL cached per shape) and handed to the thread as its records
  * arrive, every HANDOVER_ROWS turns, and its merged sessions when it is sealed; the thread runs
- * them as one transaction when told to. Only the session fields of each line stay here, to
- * rebuild the records from the turn rows the thread hands back when a value is refused.
+ * them as one transaction when told to. Each line's own session fields go along with its turn
+ * row and come back with the rows when a value is refused, to rebuild the records for the split:
+ * nothing of a line stays on this thread once its group is handed on, so nothing of it lives
+ * long enough to be promoted to V8's old generation (README, Performance).
  * `ping` stays on this thread's client, so readiness never waits behind writes.
  */
 function threadedStore(store: TurnStore, writer: WriterThread) {
   const begin = (owner: string): ChunkDraft => {
     const statements = store.chunkStatements(owner, HANDOVER_ROWS)
     const batch = writer.open()
-    const sessions: TurnRecord['session'][] = []
+    // The session fields of the lines not yet handed on (pushSessionFields).
+    let fields: InValue[] = []
     return {
       add: (record) => {
-        sessions.push(record.session)
+        pushSessionFields(fields, record.session)
         const group = statements.add(record)
-        if (group !== undefined) writer.append(batch, group)
+        if (group !== undefined) {
+          writer.append(batch, group, fields)
+          fields = []
+        }
       },
       seal: () => {
         const rest = statements.seal()
-        writer.seal(batch, rest.sessions, rest.turns)
-        let handedBack: InValue[][] = []
+        writer.seal(batch, rest.sessions, rest.turns, fields)
+        let handedBack: HandedBack = { rows: [], fields: [] }
         return {
           commit: () =>
             writer.run(batch).catch((error: unknown) => {
-              handedBack = (error as { rows?: InValue[][] }).rows ?? []
+              handedBack = { rows: [], fields: [], ...(error as Partial<HandedBack>) }
               throw toDatabaseError(error)
             }),
           discard: () => writer.drop(batch),
-          records: () => recordsFromTurnArgs(handedBack, sessions),
+          records: () =>
+            recordsFromTurnArgs(handedBack.rows, sessionsFromFields(handedBack.fields)),
         }
       },
       discard: () => writer.drop(batch),
@@ -136,9 +149,12 @@ function threadedStore(store: TurnStore, writer: WriterThread) {
   return { begin, ping: () => store.ping() }
 }
 
+/** What the thread hands back with a failed batch: its turn rows and their lines' session fields. */
+type HandedBack = { rows: InValue[][]; fields: InValue[][] }
+
 type WriterReply =
   | { id: number; ok: true }
-  | { id: number; ok: false; error: { message: string; code?: string }; rows: InValue[][] }
+  | ({ id: number; ok: false; error: { message: string; code?: string } } & HandedBack)
 
 /**
  * The thread's code, plain JavaScript: it runs without a TypeScript loader, under tsx and vitest
@@ -146,7 +162,8 @@ type WriterReply =
  * timeout). A batch's turn upserts arrive as its chunk is parsed ('append') and its session
  * upserts when it is sealed ('seal'); 'run' writes the sessions, then the turns, as one BEGIN
  * IMMEDIATE … COMMIT, rolled back whole when a statement fails: the error's SQLite code goes back
- * so db/errors.ts can tell data from unavailable, with the turn rows, so the chunk can be split.
+ * so db/errors.ts can tell data from unavailable, with the turn rows and their lines' session
+ * fields, so the chunk can be split.
  * The statements of the few SQL shapes there are (statementRows) stay prepared (an LRU of 32).
  */
 const WRITER_SOURCE = `
@@ -174,7 +191,7 @@ const batches = new Map()
 const batch = (id) => {
   let b = batches.get(id)
   if (b === undefined) {
-    b = { sessions: [], turns: [], sealed: false }
+    b = { sessions: [], turns: [], fields: [], sealed: false }
     batches.set(id, b)
   }
   return b
@@ -185,13 +202,16 @@ parentPort.on('message', (request) => {
     process.exit(0)
   }
   if (request.op === 'append') {
-    batch(request.id).turns.push(request.statement)
+    const b = batch(request.id)
+    b.turns.push(request.statement)
+    b.fields.push(request.fields)
     return
   }
   if (request.op === 'seal') {
     const b = batch(request.id)
     b.sessions = request.sessions
     b.turns.push(...request.turns)
+    b.fields.push(request.fields)
     b.sealed = true
     return
   }
@@ -216,7 +236,8 @@ parentPort.on('message', (request) => {
   } catch (error) {
     const { message, code } = error instanceof Error ? error : { message: String(error) }
     const rows = b === undefined ? [] : b.turns.map((s) => s.args)
-    parentPort.postMessage({ id: request.id, ok: false, error: { message, code }, rows })
+    const fields = b === undefined ? [] : b.fields
+    parentPort.postMessage({ id: request.id, ok: false, error: { message, code }, rows, fields })
   }
 })
 `
@@ -257,19 +278,26 @@ export class WriterThread {
     return { id: this.#nextId++, generation: this.#generation }
   }
 
-  /** Hand the thread one turn upsert of the batch now; its copy is made on that thread. */
-  append(batch: Batch, statement: Upsert): void {
-    this.#post(batch, { op: 'append', id: batch.id, statement })
+  /**
+   * Hand the thread one turn upsert of the batch now, with its lines' session fields (kept for a
+   * failure); their copy is made on that thread.
+   */
+  append(batch: Batch, statement: Upsert, fields: InValue[]): void {
+    this.#post(batch, { op: 'append', id: batch.id, statement, fields })
   }
 
-  /** The batch's last statements: its session upserts, which run first, and its last turns. */
-  seal(batch: Batch, sessions: Upsert[], turns: Upsert[]): void {
-    this.#post(batch, { op: 'seal', id: batch.id, sessions, turns })
+  /**
+   * The batch's last statements: its session upserts, which run first, and its last turns, with
+   * their lines' session fields.
+   */
+  seal(batch: Batch, sessions: Upsert[], turns: Upsert[], fields: InValue[]): void {
+    this.#post(batch, { op: 'seal', id: batch.id, sessions, turns, fields })
   }
 
   /**
    * Write the batch as one transaction, after every batch run before it. A failure carries
-   * `rows`, the args of its turn upserts, in order.
+   * `rows`, the args of its turn upserts, and `fields`, the session fields handed with them, in
+   * order.
    */
   run(batch: Batch): Promise<void> {
     const worker = this.#live(batch)
@@ -310,7 +338,10 @@ export class WriterThread {
       if (reply.ok) waiting.resolve()
       else
         waiting.reject(
-          Object.assign(new Error(reply.error.message), reply.error, { rows: reply.rows }),
+          Object.assign(new Error(reply.error.message), reply.error, {
+            rows: reply.rows,
+            fields: reply.fields,
+          }),
         )
     })
     const fail = (error: unknown) => {

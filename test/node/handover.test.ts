@@ -4,9 +4,16 @@
  * sealed. What lands must be exactly what the plain TurnStore path writes, also when a refused
  * value makes the thread hand a chunk back to be split, and when requests fill drafts at once.
  */
+import type { InValue } from '@libsql/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config'
-import { recordsFromTurnArgs, statementRows, TurnStore } from '../../src/db/turns'
+import {
+  pushSessionFields,
+  recordsFromTurnArgs,
+  sessionsFromFields,
+  statementRows,
+  TurnStore,
+} from '../../src/db/turns'
 import { parseTurnLine } from '../../src/ingest/turn'
 import { type NodeServer, startNodeServer, WriterThread } from '../../src/node/server'
 import { post, testApp } from '../helpers/app'
@@ -136,7 +143,14 @@ describe('turn rows back to records', () => {
     const sealed = built.seal()
     expect(sealed.turns).toHaveLength(1)
     const args = [...groups, ...sealed.turns].flatMap((s) => (s === undefined ? [] : [s.args]))
-    const sessions = records.map((r) => r.session)
+    // The session fields travel as values, a group's in one array, as they go to the thread.
+    const fields = [records.slice(0, 4), records.slice(4)].map((group) => {
+      const values: InValue[] = []
+      for (const r of group) pushSessionFields(values, r.session)
+      return values
+    })
+    const sessions = sessionsFromFields(fields)
+    expect(sessions).toEqual(records.map((r) => r.session))
     expect(recordsFromTurnArgs(args, sessions)).toEqual(records)
     expect(() => recordsFromTurnArgs(args, sessions.slice(1))).toThrow(/do not match/)
   })
@@ -209,16 +223,16 @@ describe('a writer thread that dies', () => {
     const writer = new WriterThread(db.url)
     try {
       const interrupted = writer.open()
-      writer.append(interrupted, first)
+      writer.append(interrupted, first, [])
       // A message the thread cannot read kills it.
       const killer = writer.open()
-      writer.seal(killer, null as never, null as never)
+      writer.seal(killer, null as never, null as never, [])
       await expect(writer.run(killer)).rejects.toThrow()
       const next = writer.open() // starts the next thread
-      writer.append(interrupted, second)
-      writer.seal(interrupted, sessions, [])
+      writer.append(interrupted, second, [])
+      writer.seal(interrupted, sessions, [], [])
       await expect(writer.run(interrupted)).rejects.toThrow(/lost/)
-      writer.seal(next, sessions, [third])
+      writer.seal(next, sessions, [third], [])
       await writer.run(next)
       expect((await turnsOf(db.client, owner)).map((row) => row.content)).toEqual(['restart 2'])
     } finally {
