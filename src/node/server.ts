@@ -109,8 +109,9 @@ const HANDOVER_ROWS = 64
  * arrive, every HANDOVER_ROWS turns, and its merged sessions when it is sealed; the thread runs
  * them as one transaction when told to. Each line's own session fields go along with its turn
  * row and come back with the rows when a value is refused, to rebuild the records for the split:
- * nothing of a line stays on this thread once its group is handed on, so nothing of it lives
- * long enough to be promoted to V8's old generation (README, Performance).
+ * once its group is handed on, nothing of a line stays on this thread but its number (in the
+ * pipeline), so nothing of it lives long enough to be promoted to V8's old generation (README,
+ * Performance).
  * `ping` stays on this thread's client, so readiness never waits behind writes.
  */
 function threadedStore(store: TurnStore, writer: WriterThread) {
