@@ -159,6 +159,9 @@ export type Upsert = { sql: string; args: InValue[] }
 /** Values of one turn row: pushTurnValues appends this many per record. */
 const TURN_VALUES = 15
 
+/** Values of one merged session row: pushSessionValues appends this many. */
+const SESSION_VALUES = 9
+
 /** Values of one line's session fields: pushSessionFields appends this many. */
 const SESSION_FIELDS = 4
 
@@ -265,25 +268,29 @@ export class ChunkStatements {
    * foreign key) and the upserts of the turns not yet returned by `add` (statementRows).
    */
   seal(): { sessions: Upsert[]; turns: Upsert[] } {
-    const sessionStatements: Upsert[] = []
-    const rows = this.#sessions.rows()
-    let at = 0
-    for (const count of statementRows(rows.length, ROWS_PER_STATEMENT)) {
-      const args: InValue[] = []
-      for (const row of rows.slice(at, at + count)) pushSessionValues(args, row)
-      sessionStatements.push({ sql: this.#shape('sessions', count), args })
-      at += count
-    }
-    const turns: Upsert[] = []
-    at = 0
-    for (const count of statementRows(this.#rows, this.#groupRows)) {
-      const args = this.#args.slice(at * TURN_VALUES, (at + count) * TURN_VALUES)
-      turns.push({ sql: this.#shape('turns', count), args })
-      at += count
-    }
+    const sessionRows = this.#sessions.rows()
+    const sessionArgs: InValue[] = []
+    for (const row of sessionRows) pushSessionValues(sessionArgs, row)
+    const sessions = this.#upserts('sessions', sessionArgs, sessionRows.length, ROWS_PER_STATEMENT)
+    const turns = this.#upserts('turns', this.#args, this.#rows, this.#groupRows)
     this.#args = []
     this.#rows = 0
-    return { sessions: sessionStatements, turns }
+    return { sessions, turns }
+  }
+
+  /** The upserts of `rows` rows into `table`, their values `args` in order, cut by statementRows. */
+  #upserts(table: 'sessions' | 'turns', args: InValue[], rows: number, full: number): Upsert[] {
+    const width = table === 'sessions' ? SESSION_VALUES : TURN_VALUES
+    const upserts: Upsert[] = []
+    let at = 0
+    for (const count of statementRows(rows, full)) {
+      upserts.push({
+        sql: this.#shape(table, count),
+        args: args.slice(at * width, (at + count) * width),
+      })
+      at += count
+    }
+    return upserts
   }
 
   #group(): Upsert {
