@@ -33,7 +33,7 @@ export async function parseOnly(
     }),
   }
   const started = performance.now()
-  const summary = await ingest({ owner: 'bench', body: stream, store: discard, limits })
+  const summary = await ingest({ owner: 'bench', body: stream.getReader(), store: discard, limits })
   return {
     ms: performance.now() - started,
     accepted: summary.accepted,

@@ -1,30 +1,36 @@
 /**
- * The request body as a stream of decompressed bytes, with its failures told apart: the client
- * going away (BODY_INCOMPLETE) is not a corrupt compressed body (BAD_ENCODING). Nothing is
- * buffered: bytes flow through as the client sends them.
+ * The request body as decompressed bytes, with its failures told apart: the client going away
+ * (BODY_INCOMPLETE) is not a corrupt compressed body (BAD_ENCODING). Nothing is buffered: bytes
+ * flow through as the client sends them.
  */
 import { ApiError } from '../errors'
+import type { BodyReader } from './pipeline'
 
 export type ContentEncoding = 'gzip' | 'deflate' | undefined
 
-/** What inflates a compressed body: bytes in on the writable side, inflated bytes out. */
-export type Decompressor = (
-  encoding: 'gzip' | 'deflate',
-) => ReadableWritablePair<Uint8Array, Uint8Array>
-
-/** The web platform's DecompressionStream: what a Worker has. */
-export const webDecompressor: Decompressor = (encoding) =>
-  new DecompressionStream(encoding) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>
-
-const incomplete = (cause: unknown) =>
+/** The client stopped sending before the body was complete. */
+export const incomplete = (cause: unknown) =>
   new ApiError('BODY_INCOMPLETE', 'The request body ended before it was complete.', { cause })
 
-export function openBody(
-  raw: ReadableStream<Uint8Array>,
-  encoding: ContentEncoding,
-  decompress: Decompressor = webDecompressor,
-): ReadableStream<Uint8Array> {
+/** The body arrived whole, but does not inflate. */
+export const badEncoding = (encoding: 'gzip' | 'deflate', cause: unknown) =>
+  new ApiError('BAD_ENCODING', `The ${encoding} body is corrupt or truncated.`, { cause })
+
+/** A web Request's body (the Worker's), inflated by the platform's DecompressionStream. */
+export function openBody(raw: ReadableStream<Uint8Array>, encoding: ContentEncoding): BodyReader {
   const source = raw.getReader()
+  if (encoding === undefined) {
+    return {
+      read: () =>
+        source.read().catch((cause: unknown) => {
+          throw incomplete(cause)
+        }),
+      cancel: () => source.cancel(),
+    }
+  }
+
+  // A failure of the source is marked as it passes, so a decompressor error it caused is not
+  // taken for a corrupt body.
   let sourceFailed = false
   const tagged = new ReadableStream<Uint8Array>(
     {
@@ -35,7 +41,7 @@ export function openBody(
           else controller.enqueue(value)
         } catch (cause) {
           sourceFailed = true
-          controller.error(incomplete(cause))
+          controller.error(cause)
         }
       },
       cancel(reason) {
@@ -44,30 +50,16 @@ export function openBody(
     },
     { highWaterMark: 0 },
   )
-  if (encoding === undefined) return tagged
-
-  const inflated = tagged.pipeThrough<Uint8Array>(decompress(encoding)).getReader()
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        try {
-          const { done, value } = await inflated.read()
-          if (done) controller.close()
-          else controller.enqueue(value)
-        } catch (cause) {
-          controller.error(
-            sourceFailed
-              ? incomplete(cause)
-              : new ApiError('BAD_ENCODING', `The ${encoding} body is corrupt or truncated.`, {
-                  cause,
-                }),
-          )
-        }
-      },
-      cancel(reason) {
-        return inflated.cancel(reason)
-      },
-    },
-    { highWaterMark: 0 },
-  )
+  const inflated = tagged
+    .pipeThrough(
+      new DecompressionStream(encoding) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>,
+    )
+    .getReader()
+  return {
+    read: () =>
+      inflated.read().catch((cause: unknown) => {
+        throw sourceFailed ? incomplete(cause) : badEncoding(encoding, cause)
+      }),
+    cancel: () => inflated.cancel(),
+  }
 }

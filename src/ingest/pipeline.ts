@@ -1,6 +1,6 @@
 /**
- * lines -> validated turns -> chunks -> commits -> summary. Knows nothing of HTTP: it reads a
- * stream of body bytes for one verified owner and returns the partial-accept summary, or throws
+ * lines -> validated turns -> chunks -> commits -> summary. Knows nothing of HTTP: it reads the
+ * body's bytes for one verified owner and returns the partial-accept summary, or throws
  * an ApiError that carries the summary of what was committed before the failure.
  *
  * One chunk commits while the next is being parsed (at most one commit in flight), so parsing
@@ -54,10 +54,20 @@ const sealedChunk = (writer: ChunkWriter, owner: string, records: readonly TurnR
   return draft.seal()
 }
 
+/**
+ * Where the decompressed body is read from, one piece at a time: a web stream's reader is one
+ * (openBody, for the Worker), so is the Node server's (src/node/body.ts). Its read errors must
+ * already be ApiErrors.
+ */
+export type BodyReader = {
+  read(): Promise<ReadableStreamReadResult<Uint8Array>>
+  /** No more will be read (the request failed): let go of the body. */
+  cancel(): Promise<void>
+}
+
 export type IngestOptions = {
   owner: string
-  /** Decompressed body bytes; its read errors must already be ApiErrors (see openBody). */
-  body: ReadableStream<Uint8Array> | null
+  body: BodyReader | null
   store: ChunkWriter
   limits: IngestLimits
   /**
@@ -184,8 +194,8 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
     }
   }
 
-  if (options.body === null) return summary()
-  const reader = options.body.getReader()
+  const reader = options.body
+  if (reader === null) return summary()
   const idle = new IdleWindow(limits.idleTimeoutMs)
   try {
     for (;;) {
@@ -244,9 +254,7 @@ class IdleWindow {
     this.#windowMs = windowMs
   }
 
-  async read(
-    reader: ReadableStreamDefaultReader<Uint8Array>,
-  ): Promise<ReadableStreamReadResult<Uint8Array>> {
+  async read(reader: BodyReader): Promise<ReadableStreamReadResult<Uint8Array>> {
     const started = Date.now()
     const result = await readWithin(
       reader,
@@ -267,7 +275,7 @@ class IdleWindow {
 
 /** One read of the body, or BODY_TIMEOUT when nothing arrives for `ms`. */
 async function readWithin(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
+  reader: BodyReader,
   ms: number,
   windowMs: number,
 ): Promise<ReadableStreamReadResult<Uint8Array>> {

@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { Worker } from 'node:worker_threads'
-import { serve } from '@hono/node-server'
+import { type HttpBindings, serve } from '@hono/node-server'
 import type { InValue } from '@libsql/client'
 import { createApp } from '../app'
 import { createVerifier } from '../auth/jwt'
@@ -19,8 +19,8 @@ import {
   type Upsert,
 } from '../db/turns'
 import type { ChunkDraft } from '../ingest/pipeline'
+import { nodeBody } from './body'
 import { BUSY_TIMEOUT_MS, openNodeDatabase } from './database'
-import { nodeDecompressor } from './inflate'
 import { applyMigrations } from './migrations'
 
 /** A macrotask turn: the native libSQL client frees statement memory only then (#333). */
@@ -52,7 +52,7 @@ export async function startNodeServer(
     limits: config.ingest,
     store: writer === undefined ? turnStore : threadedStore(turnStore, writer),
     verify: createVerifier(config.auth),
-    decompress: nodeDecompressor,
+    readBody: (c, encoding) => nodeBody((c.env as HttpBindings).incoming, encoding),
     ...(writer === undefined ? { afterCommit: yieldToEventLoop } : {}),
     ...(options.log === undefined ? {} : { log: options.log }),
   })

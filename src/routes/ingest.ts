@@ -1,5 +1,5 @@
 /** `POST /v1/ingest`: streamed NDJSON in, partial-accept summary out (SPEC §3). */
-import { Hono } from 'hono'
+import { type Context, Hono } from 'hono'
 import type { AppDeps } from '../app'
 import { requireOwner } from '../auth/middleware'
 import { ApiError } from '../errors'
@@ -50,8 +50,14 @@ export function checkContentEncoding(header: string | undefined): ContentEncodin
   throw unsupported('Content-Encoding must be gzip, deflate or absent.')
 }
 
+/** The web Request's body (the Worker's). */
+const webBody = (c: Context<AppEnv>, encoding: ContentEncoding) => {
+  const raw = c.req.raw.body
+  return raw === null ? null : openBody(raw, encoding)
+}
+
 export function ingestRoutes(deps: AppDeps) {
-  const { limits } = deps
+  const { limits, readBody = webBody } = deps
   return new Hono<AppEnv>().post('/', requireOwner(deps.verify), async (c) => {
     checkContentType(c.req.header('content-type'))
     const encoding = checkContentEncoding(c.req.header('content-encoding'))
@@ -66,10 +72,9 @@ export function ingestRoutes(deps: AppDeps) {
         `Content-Length is above the ${limits.maxBodyBytes}-byte body cap; nothing was read.`,
       )
     }
-    const raw = c.req.raw.body
     const summary = await ingest({
       owner: c.var.owner,
-      body: raw === null ? null : openBody(raw, encoding, deps.decompress),
+      body: readBody(c, encoding),
       store: deps.store,
       limits,
       ...(deps.afterCommit === undefined ? {} : { afterCommit: deps.afterCommit }),

@@ -1,24 +1,18 @@
 /**
  * The real app over a real test database and a real HS256 verifier, for HTTP-level tests. Bodies
- * inflate with the Worker's DecompressionStream unless `decompress` says otherwise.
+ * are read as the Worker reads them (openBody); the Node server's own reading is tested over real
+ * sockets (server.test.ts) and in the summary properties.
  */
 import { createApp } from '../../src/app'
 import { createVerifier } from '../../src/auth/jwt'
 import { defaultLimits, type IngestLimits } from '../../src/config'
 import { TurnStore } from '../../src/db/turns'
-import { type Decompressor, webDecompressor } from '../../src/ingest/body'
-import { nodeDecompressor } from '../../src/node/inflate'
 import type { TestDatabase } from './db'
 import { SECRET, signToken } from './keys'
 
-export function testApp(
-  db: TestDatabase,
-  limits: Partial<IngestLimits> = {},
-  decompress?: Decompressor,
-) {
+export function testApp(db: TestDatabase, limits: Partial<IngestLimits> = {}) {
   const store = new TurnStore(db.client)
   const app = createApp({
-    ...(decompress === undefined ? {} : { decompress }),
     limits: { ...defaultLimits, ...limits },
     store,
     verify: createVerifier({
@@ -55,9 +49,3 @@ export async function post(
     ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
   } as RequestInit)
 }
-
-/** Both ways a body is inflated: the Worker's DecompressionStream and the Node server's zlib. */
-export const decompressors = [
-  ['DecompressionStream', webDecompressor],
-  ['node:zlib', nodeDecompressor],
-] as const

@@ -2,10 +2,12 @@
  * The summary is the truth (issue 4 item 1), as properties: for random bodies (valid, invalid,
  * blank, CRLF, over-long and not-UTF-8 lines, lines the database refuses, a BOM), random stream
  * cuts (inside multi-byte characters, inside CRLF, inside the BOM), random chunk sizes, through
- * `ingest()` and through the HTTP app with a streamed body, complete or cut short (the client
+ * `ingest()` reading a web stream (the Worker's openBody) or a Node stream (the Node server's
+ * nodeBody), and through the HTTP app with a streamed body, complete or cut short (the client
  * goes away, the body cap), the answer is compared with what the model in helpers/model.ts says
  * and with the database, row by row. Each run has an owner of its own.
  */
+import { Readable } from 'node:stream'
 import { gzipSync } from 'node:zlib'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -15,6 +17,7 @@ import { ApiError } from '../../src/errors'
 import { openBody } from '../../src/ingest/body'
 import { ingest } from '../../src/ingest/pipeline'
 import { type Summary, summaryStatus } from '../../src/ingest/summary'
+import { nodeBody } from '../../src/node/body'
 import { post, testApp } from '../helpers/app'
 import { createTestDatabase, freshOwner, refuseContent, type TestDatabase } from '../helpers/db'
 import {
@@ -46,7 +49,7 @@ type Case = {
   cuts: number[]
   /** Cut at some of the interesting offsets too (picked by index). */
   picks: number[]
-  via: 'ingest' | 'http'
+  via: 'ingest' | 'node' | 'http'
   ending:
     | { kind: 'complete'; gzip: boolean }
     | { kind: 'clientGone'; after: number; gzip: boolean }
@@ -66,7 +69,7 @@ const caseArbitrary: fc.Arbitrary<Case> = fc.record({
   }),
   cuts: fc.array(fraction, { maxLength: 40, size: 'max' }),
   picks: fc.array(fc.nat(), { maxLength: 12 }),
-  via: fc.constantFrom('ingest', 'http'),
+  via: fc.constantFrom('ingest', 'node', 'http'),
   ending: fc.oneof(
     {
       weight: 3,
@@ -108,6 +111,34 @@ function pieceStream(pieces: Uint8Array[], failAfter?: number): ReadableStream<U
   )
 }
 
+/**
+ * The same body as a Node stream, as the Node server reads a request: one piece at a time, asked
+ * for only once the last one was taken (empty pieces are skipped).
+ */
+function pieceReadable(pieces: Uint8Array[], failAfter?: number): Readable {
+  let i = 0
+  return new Readable({
+    highWaterMark: 0,
+    read() {
+      for (;;) {
+        if (failAfter !== undefined && i >= failAfter) {
+          this.destroy(new Error('the client went away'))
+          return
+        }
+        const piece = pieces[i++]
+        if (piece === undefined) {
+          this.push(null)
+          return
+        }
+        if (piece.length > 0) {
+          this.push(Buffer.from(piece))
+          return
+        }
+      }
+    },
+  })
+}
+
 type Outcome = { summary: Summary; status: number; code?: string }
 
 /** Run one case: its pieces through ingest() or the HTTP app, and what came back. */
@@ -119,11 +150,15 @@ async function runCase(
   gzip: boolean,
   failAfter: number | undefined,
 ): Promise<Outcome> {
-  if (c.via === 'ingest') {
+  if (c.via !== 'http') {
+    const encoding = gzip ? 'gzip' : undefined
     try {
       const summary = await ingest({
         owner,
-        body: openBody(pieceStream(pieces, failAfter), gzip ? 'gzip' : undefined),
+        body:
+          c.via === 'ingest'
+            ? openBody(pieceStream(pieces, failAfter), encoding)
+            : nodeBody(pieceReadable(pieces, failAfter), encoding),
         store,
         limits,
       })
@@ -247,7 +282,7 @@ async function check(c: Case): Promise<void> {
 }
 
 describe('the summary is the truth (property-based, checked against the database)', () => {
-  it('holds for random bodies, cuts, chunk sizes and endings, via ingest() and HTTP', async () => {
+  it('holds for random bodies, cuts, chunk sizes and endings, via ingest() (web and Node streams) and HTTP', async () => {
     await fc.assert(fc.asyncProperty(caseArbitrary, check), {
       numRuns: Number(process.env.GUARANTEES_RUNS ?? 600),
     })

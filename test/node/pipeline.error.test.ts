@@ -44,7 +44,7 @@ describe('pipeline: a line the database refuses', () => {
     )
     const summary = await ingest({
       owner,
-      body: streamOf([ndjson(lines)]),
+      body: streamOf([ndjson(lines)]).getReader(),
       store,
       limits: limitsWith({ chunkLines: 100 }),
     })
@@ -64,7 +64,7 @@ describe('pipeline: a line the database refuses', () => {
     const body = ndjson([wireTurn(), wireTurn({ content: 'poison' }), '{bad', wireTurn(), '{bad'])
     const summary = await ingest({
       owner,
-      body: streamOf([body]),
+      body: streamOf([body]).getReader(),
       store,
       limits: limitsWith({ chunkLines: 2, maxErrors: 2 }),
     })
@@ -83,7 +83,7 @@ describe('pipeline: a request cut short', () => {
     const body = controlledStream()
     const running = ingest({
       owner,
-      body: body.stream,
+      body: body.stream.getReader(),
       store: new TurnStore(own),
       limits: limitsWith({ chunkLines: 2 }),
     })
@@ -105,7 +105,7 @@ describe('pipeline: a request cut short', () => {
     const body = controlledStream()
     const running = ingest({
       owner,
-      body: body.stream,
+      body: body.stream.getReader(),
       store,
       limits: limitsWith({ chunkLines: 2 }),
     })
@@ -125,7 +125,7 @@ describe('pipeline: a request cut short', () => {
     const body = controlledStream()
     const running = ingest({
       owner,
-      body: body.stream,
+      body: body.stream.getReader(),
       store,
       limits: limitsWith({ chunkLines: 1, idleTimeoutMs: 150 }),
     })
@@ -143,7 +143,7 @@ describe('pipeline: a request cut short', () => {
     const error = await failure(
       ingest({
         owner,
-        body: streamOf(pieces),
+        body: streamOf(pieces).getReader(),
         store,
         limits: limitsWith({ chunkLines: 2, maxBodyBytes: line.length * 5 }),
       }),

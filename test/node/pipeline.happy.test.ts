@@ -27,7 +27,7 @@ const run = (
 ) =>
   ingest({
     owner,
-    body: typeof body === 'string' ? streamOf([body]) : body,
+    body: (typeof body === 'string' ? streamOf([body]) : body).getReader(),
     store,
     limits: { ...defaultLimits, ...limits },
   })
