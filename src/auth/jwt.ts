@@ -56,13 +56,14 @@ const JWKS_COOLDOWN_MS = 30_000
 const MAX_OWNER_CODE_POINTS = 255
 const CONTROL = /\p{Cc}/u
 
-type KeyInput = Uint8Array | JWTVerifyGetKey
-type KeySet = { algorithms: ReadonlySet<string>; key: KeyInput }
+type KeySet = { algorithms: ReadonlySet<string>; key: JWTVerifyGetKey }
 
 /**
  * Build the verifier for one configuration. Keys are prepared once: a JWKS is fetched on first
- * use and cached (an unknown `kid` refetches at most once per 30 s); an inline key is imported
- * on first use and a key that cannot be imported fails every request with CONFIG_INVALID.
+ * use and cached (an unknown `kid` refetches at most once per 30 s); a secret or an inline key
+ * is imported on first use, once for each allowed algorithm (jose would import a raw secret
+ * again for every token), and an inline key that cannot be imported fails every request with
+ * CONFIG_INVALID.
  */
 export function createVerifier(config: AuthConfig, options: VerifierOptions = {}): Verifier {
   const now = options.now ?? (() => Date.now())
@@ -108,7 +109,7 @@ function refuseHeader(token: string, algorithms: ReadonlySet<string>): void {
 /** jwtVerify, trying each candidate when a kid-less token matches several JWKS keys. */
 async function verifyToken(
   token: string,
-  key: KeyInput,
+  key: JWTVerifyGetKey,
   options: JWTVerifyOptions,
 ): Promise<JWTPayload> {
   try {
@@ -148,11 +149,11 @@ function keySetFor(config: AuthConfig, options: VerifierOptions): () => Promise<
   const source = config.keySource
   switch (source.kind) {
     case 'secret': {
-      const keys = {
-        algorithms: new Set(config.algorithms ?? ['HS256']),
-        key: new TextEncoder().encode(source.secret),
+      let imported: Promise<KeySet> | undefined
+      return () => {
+        imported ??= hmacKeys(source.secret, config.algorithms ?? ['HS256'])
+        return imported
       }
-      return async () => keys
     }
     case 'jwks': {
       const keys = {
@@ -252,8 +253,27 @@ async function inlineKeys(text: string, configured: JwtAlgorithm[] | undefined):
     }
     keys.set(alg, key)
   }
+  return byAlgorithm(keys)
+}
+
+/** JWT_SECRET as an HMAC key for each allowed algorithm (HS256 -> SHA-256, …). */
+async function hmacKeys(secret: string, algorithms: readonly string[]): Promise<KeySet> {
+  const bytes = new TextEncoder().encode(secret)
+  const keys = new Map<string, CryptoKey>()
+  for (const alg of algorithms) {
+    const hash = { name: `SHA-${alg.slice('HS'.length)}` }
+    keys.set(
+      alg,
+      await crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash }, false, ['verify']),
+    )
+  }
+  return byAlgorithm(keys)
+}
+
+/** The keys of a set, picked by the token's `alg` (already checked against the allowed ones). */
+function byAlgorithm(keys: ReadonlyMap<string, CryptoKey>): KeySet {
   return {
-    algorithms: new Set(algorithms),
+    algorithms: new Set(keys.keys()),
     key: async (header) => {
       const key = typeof header.alg === 'string' ? keys.get(header.alg) : undefined
       if (key === undefined) throw unauthorized()
