@@ -1,6 +1,6 @@
 /**
  * The Node server's request bodies, read from Node's own IncomingMessage and inflated by Node's
- * zlib, with no web stream in between: the web Request and the three web streams a gzip body
+ * zlib, with no web stream in between: the web Request and the six web streams a gzip body
  * used to pass through cost the event loop ~12% of its time (README, Performance, item 11).
  */
 import type { Readable } from 'node:stream'
