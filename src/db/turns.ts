@@ -11,7 +11,7 @@ import type { Client, InStatement, InValue } from '@libsql/client'
 import { sql } from 'drizzle-orm'
 import type { LibSQLDatabase } from 'drizzle-orm/libsql'
 import { drizzle } from 'drizzle-orm/libsql/web'
-import type { ChunkDraft } from '../ingest/pipeline'
+import { type ChunkDraft, sealedChunk } from '../ingest/pipeline'
 import { isBusy, toDatabaseError } from './errors'
 import { type Role, sessions, turns } from './schema'
 
@@ -456,9 +456,7 @@ export class TurnStore {
    * DatabaseError: `data` when a value was refused, `unavailable` when the database failed.
    */
   writeChunk(owner: string, records: readonly TurnRecord[]): Promise<void> {
-    const draft = this.begin(owner)
-    for (const r of records) draft.add(r)
-    return draft.seal().commit()
+    return sealedChunk(this, owner, records).commit()
   }
 
   /**

@@ -48,7 +48,7 @@ export interface PreparedChunk {
 }
 
 /** A sealed chunk of `records`, through `writer`. */
-const sealedChunk = (writer: ChunkWriter, owner: string, records: readonly TurnRecord[]) => {
+export const sealedChunk = (writer: ChunkWriter, owner: string, records: readonly TurnRecord[]) => {
   const draft = writer.begin(owner)
   for (const r of records) draft.add(r)
   return draft.seal()
