@@ -378,14 +378,14 @@ export class TurnStore {
     const cached = this.#sql.get(key)
     if (cached !== undefined) return cached
     const markers = Array.from({ length: rows }, (_, i) => markerRecord(i))
-    const built =
-      table === 'sessions'
-        ? this.#sessionsQuery(mergeSessions('owner', markers))
-        : this.#turnsQuery('owner', markers)
     const expected: InValue[] = []
+    let built: { sql: string; params: unknown[] }
     if (table === 'sessions') {
-      for (const row of mergeSessions('owner', markers)) pushSessionValues(expected, row)
+      const rows = mergeSessions('owner', markers)
+      built = this.#sessionsQuery(rows)
+      for (const row of rows) pushSessionValues(expected, row)
     } else {
+      built = this.#turnsQuery('owner', markers)
       for (const r of markers) pushTurnValues(expected, 'owner', r)
     }
     if (!sameValues(built.params, expected)) {
