@@ -175,7 +175,7 @@ describe('the Node server reads request bodies itself (nodeBody)', () => {
     const owner = freshOwner()
     const text = ndjson(Array.from({ length: 5 }, (_, i) => wireTurn({ turn_id: `${i}` })))
     const bytes = compress(text)
-    const { req, answer } = await openIngest(server.url, owner, { 'content-encoding': encoding })
+    const { req, answer } = await open(owner, { 'content-encoding': encoding })
     for (let at = 0; at < bytes.length; at += 7) req.write(bytes.subarray(at, at + 7))
     req.end()
     const { status, body } = await answer
@@ -195,7 +195,7 @@ describe('the Node server reads request bodies itself (nodeBody)', () => {
     const truncated = whole.subarray(0, whole.length - 12)
     for (const bytes of [truncated, Buffer.from('not gzip')]) {
       const owner = freshOwner()
-      const { req, answer } = await openIngest(server.url, owner, { 'content-encoding': 'gzip' })
+      const { req, answer } = await open(owner, { 'content-encoding': 'gzip' })
       req.end(bytes)
       const { status, body } = await answer
       expect(status).toBe(400)
