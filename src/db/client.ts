@@ -8,9 +8,6 @@
  * classified `unavailable` (db/errors.ts) like any other: a 503 with what was committed.
  */
 
-/** Default of LIBSQL_TIMEOUT_MS: a 4 MiB chunk commits in well under a second on a healthy server. */
-export const DEFAULT_LIBSQL_TIMEOUT_MS = 10_000
-
 /**
  * A `fetch` for `createClient({ fetch })` that aborts each request after `timeoutMs`.
  *

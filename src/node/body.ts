@@ -7,8 +7,8 @@ import type { Readable } from 'node:stream'
 import { finished } from 'node:stream'
 import { createGunzip, createInflate } from 'node:zlib'
 import { ApiError } from '../errors'
-import { badEncoding, type ContentEncoding, incomplete } from '../ingest/body'
-import type { BodyReader } from '../ingest/pipeline'
+import { badEncoding, incomplete } from '../ingest/body'
+import type { BodyReader, ContentEncoding } from '../types'
 
 /**
  * zlib's output piece. DecompressionStream on Node is the same zlib in 16 KiB pieces: four times

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { defaultLimits, type IngestLimits } from '../../src/config'
-import { TurnStore } from '../../src/db/turns'
+import { defaultLimits } from '../../src/config'
+import { TurnStore } from '../../src/db/store'
 import { ApiError } from '../../src/errors'
 import { ingest } from '../../src/ingest/pipeline'
 import { openNodeDatabase } from '../../src/node/database'
+import type { IngestLimits } from '../../src/types'
 import {
   createTestDatabase,
   freshOwner,

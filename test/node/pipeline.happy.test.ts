@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { defaultLimits, type IngestLimits } from '../../src/config'
-import { TurnStore } from '../../src/db/turns'
+import { defaultLimits } from '../../src/config'
+import { TurnStore } from '../../src/db/store'
 import { ingest } from '../../src/ingest/pipeline'
+import type { IngestLimits } from '../../src/types'
 import {
   createTestDatabase,
   freshOwner,
