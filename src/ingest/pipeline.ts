@@ -21,7 +21,7 @@ export type IngestOptions = {
   limits: IngestLimits
   /**
    * Called after each commit. The Node entry passes a macrotask yield: the native libSQL client
-   * frees a statement's memory only when the event loop turns (libsql-client-ts#333).
+   * frees a statement's memory only when the event loop turns.
    */
   afterCommit?: () => Promise<void>
 }

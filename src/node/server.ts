@@ -13,7 +13,7 @@ import { openNodeDatabase } from './database'
 import { applyMigrations } from './migrations'
 import { WriterThread } from './writer/writer'
 
-/** A macrotask turn: the native libSQL client frees statement memory only then (#333). */
+/** A macrotask turn: the native libSQL client frees statement memory only then. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 export type NodeServer = {
