@@ -38,6 +38,13 @@ export async function startNodeServer(
   const writer = config.libsqlUrl.startsWith('file:')
     ? new WriterThread(config.libsqlUrl)
     : undefined
+  try {
+    await writer?.start()
+  } catch (error) {
+    await writer?.close()
+    client.close()
+    throw error
+  }
   const app = createApp({
     limits: config.ingest,
     // `ping` stays on this thread's client, so readiness never waits behind writes.

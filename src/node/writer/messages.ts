@@ -23,6 +23,8 @@ export type ToThread =
   | { op: 'drop'; id: number }
   | { op: 'close' }
 
+/** `ready` once the database is open; then one answer per `run`. */
 export type FromThread =
+  | { ready: true }
   | { id: number; ok: true; refused: Refusal[] }
   | { id: number; ok: false; error: { message: string; code?: string } }

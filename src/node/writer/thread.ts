@@ -103,6 +103,7 @@ function write(b: Batch): Refusal[] {
 }
 
 const reply = (message: FromThread) => port.postMessage(message)
+reply({ ready: true })
 
 port.on('message', (request: ToThread) => {
   switch (request.op) {

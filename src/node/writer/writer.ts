@@ -43,6 +43,8 @@ export class WriterThread implements Sink {
   #generation = 0
   #closed = false
   #nextId = 0
+  /** Settles when the running thread has opened its database, or failed to. */
+  #ready: Promise<void> = Promise.resolve()
   /** Runs sent and not yet answered, with the thread they were sent to. */
   readonly #pending = new Map<
     number,
@@ -93,6 +95,12 @@ export class WriterThread implements Sink {
     }
   }
 
+  /** Start the thread now and wait until its database is open (it fails if it cannot open). */
+  async start(): Promise<void> {
+    this.#start()
+    await this.#ready
+  }
+
   /** A new batch, on the thread running now (started if need be). */
   #open(): Batch {
     if (!this.#closed) this.#start()
@@ -133,7 +141,15 @@ export class WriterThread implements Sink {
       resourceLimits: { maxYoungGenerationSizeMb: 8 },
       workerData,
     })
+    let ready = () => {}
+    let notReady = (_: unknown) => {}
+    this.#ready = new Promise<void>((resolve, reject) => {
+      ready = resolve
+      notReady = reject
+    })
+    this.#ready.catch(() => {})
     worker.on('message', (reply: FromThread) => {
+      if ('ready' in reply) return ready()
       const waiting = this.#pending.get(reply.id)
       if (waiting === undefined) return
       this.#pending.delete(reply.id)
@@ -141,6 +157,7 @@ export class WriterThread implements Sink {
       else waiting.reject(Object.assign(new Error(reply.error.message), reply.error))
     })
     const fail = (error: unknown) => {
+      notReady(error)
       if (this.#worker === worker) this.#worker = undefined
       // 'error' then 'exit': a thread started in between keeps its own runs.
       for (const [id, waiting] of this.#pending) {
