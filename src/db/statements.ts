@@ -9,13 +9,13 @@ import type { TurnRecord } from '../types'
 import { sessions, turns } from './schema'
 import { SessionMerge, type SessionValues } from './sessions'
 
-export type Table = 'sessions' | 'turns'
+type Table = 'sessions' | 'turns'
 
 /** A statement with its values in order. */
 export type Upsert = { sql: string; args: InValue[] }
 
 /** Rows per multi-row statement: well under SQLite's 32,766 bound parameters. */
-export const ROWS_PER_STATEMENT = 200
+const ROWS_PER_STATEMENT = 200
 
 const sessionColumns = getTableColumns(sessions)
 const turnColumns = getTableColumns(turns)
@@ -69,7 +69,7 @@ export function pushSessionValues(args: InValue[], row: SessionValues): void {
 }
 
 /** Append the turn row of `r` to `args`, in its table's column order. */
-export function pushTurnValues(args: InValue[], owner: string, r: TurnRecord): void {
+function pushTurnValues(args: InValue[], owner: string, r: TurnRecord): void {
   for (const key of turnKeys) args.push(key === 'owner' ? owner : r[key])
 }
 
