@@ -29,49 +29,66 @@ export type IngestOptions = {
 /**
  * A chunk's records on their way to the sink: pushed as they are validated, read by the sink's
  * `for await`. `end` completes it; `fail` makes the sink's iteration throw, so nothing is written.
+ * A plain iterator (not an async generator): one settled promise per record.
  */
-class RecordFeed implements AsyncIterable<TurnRecord> {
+class RecordFeed implements AsyncIterableIterator<TurnRecord> {
   #queue: TurnRecord[] = []
+  #head = 0
   #ended = false
   #failed = false
-  #wake: (() => void) | undefined
+  /** The sink's read waiting for the next record. */
+  #waiting:
+    | { resolve: (result: IteratorResult<TurnRecord>) => void; reject: (error: Error) => void }
+    | undefined
 
   push(record: TurnRecord): void {
-    this.#queue.push(record)
-    this.#wake?.()
+    const waiting = this.#waiting
+    if (waiting === undefined) {
+      this.#queue.push(record)
+      return
+    }
+    this.#waiting = undefined
+    waiting.resolve({ value: record, done: false })
   }
 
   end(): void {
     this.#ended = true
-    this.#wake?.()
+    const waiting = this.#waiting
+    this.#waiting = undefined
+    waiting?.resolve({ value: undefined, done: true })
   }
 
   fail(): void {
     this.#failed = true
     this.#queue = []
-    this.#wake?.()
+    this.#head = 0
+    const waiting = this.#waiting
+    this.#waiting = undefined
+    waiting?.reject(dropped())
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<TurnRecord> {
-    for (;;) {
-      if (this.#failed) throw new Error('the chunk was dropped')
-      if (this.#queue.length > 0) {
-        const ready = this.#queue
+  next(): Promise<IteratorResult<TurnRecord>> {
+    if (this.#failed) return Promise.reject(dropped())
+    if (this.#head < this.#queue.length) {
+      const value = this.#queue[this.#head++] as TurnRecord
+      if (this.#head === this.#queue.length) {
         this.#queue = []
-        for (const record of ready) {
-          yield record
-          if (this.#failed) throw new Error('the chunk was dropped')
-        }
-        continue
+        this.#head = 0
       }
-      if (this.#ended) return
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve
-      })
-      this.#wake = undefined
+      return Promise.resolve({ value, done: false })
     }
+    if (this.#ended) return Promise.resolve({ value: undefined, done: true })
+    return new Promise((resolve, reject) => {
+      this.#waiting = { resolve, reject }
+    })
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this
   }
 }
+
+const dropped = () => new Error('the chunk was dropped')
 
 /** The chunk being parsed: its feed and sink write (begun at its first valid line), its lines. */
 type Chunk = {
