@@ -94,6 +94,10 @@ function outputOf(value: unknown): { text: string; metadata?: unknown } {
   return { text: JSON.stringify(value ?? null) }
 }
 
+/** A copy of a turn that later token counts (which change the held turn) do not reach. */
+const snapshot = (turn: WireTurn): WireTurn =>
+  turn.metadata === undefined ? { ...turn } : { ...turn, metadata: { ...turn.metadata } }
+
 const CWD_TAG = /<cwd>([^<]+)<\/cwd>/
 
 export function openCodex(ctx: ConverterContext): Converter {
@@ -165,7 +169,7 @@ export function openCodex(ctx: ConverterContext): Converter {
     turn.metadata = metadata
   }
 
-  function tokenCount(payload: Record<string, unknown>, line: number): ImportEvent[] {
+  function tokenCount(payload: Record<string, unknown>): ImportEvent[] {
     const info = isObject(payload.info) ? payload.info : undefined
     if (info === undefined) return []
     const total = usageOf(info.total_token_usage)
@@ -283,7 +287,7 @@ export function openCodex(ctx: ConverterContext): Converter {
     if (content !== undefined) turn.content = wellFormed(content)
     if (role === 'assistant' && model !== undefined) turn.model = model
     if (toolCalls !== undefined) turn.tool_calls = toolCalls
-    turn.metadata = metadata
+    if (Object.keys(metadata).length > 0) turn.metadata = metadata
     if (!metaSent || (!cwdSent && cwd !== undefined)) {
       const meta: NonNullable<WireTurn['session_meta']> = {
         source_file: wellFormed(ctx.path),
@@ -301,7 +305,7 @@ export function openCodex(ctx: ConverterContext): Converter {
     }
     if (role === 'assistant') lastAssistant = turn
     lastTurn = turn
-    events.push({ kind: 'turn', line, turn: { ...turn, metadata: { ...metadata } } })
+    events.push({ kind: 'turn', line, turn: snapshot(turn) })
     return events
   }
 
@@ -326,9 +330,7 @@ export function openCodex(ctx: ConverterContext): Converter {
           if (cwd === undefined) cwd = str(payload.cwd)
           return []
         case 'event_msg':
-          return kind === 'token_count'
-            ? tokenCount(payload, line)
-            : skip(line, `event_msg/${kind}`)
+          return kind === 'token_count' ? tokenCount(payload) : skip(line, `event_msg/${kind}`)
         default:
           return item(payload, line, timestamp)
       }
