@@ -7,8 +7,10 @@
  * per content block) that share `message.id` and `requestId`, each repeating a usage that is
  * partial on the earlier lines. The usage goes on the latest line of the group seen so far:
  * when a later line of the group arrives, it takes the group's tokens (and cost) and the
- * previous holder is emitted again without them. The last emission of each turn is what the
- * database keeps, so its sums equal the sums over distinct messages of their final usage.
+ * previous holder is emitted again without them. A line written again later (resumed sessions
+ * replay earlier replies into the same file) never takes them from the holder. The last
+ * emission of each turn is what the database keeps, so its sums equal the sums over distinct
+ * messages of their final usage.
  */
 import { jsonValueProblem } from '../ingest/turn'
 import type { Converter, ConverterContext, ImportEvent, SourceRecord, WireTurn } from './importer'
@@ -26,7 +28,7 @@ import {
 
 const TOOL = 'claude-code'
 
-/** How many reply groups are kept open; a line of an older group gets no tokens again. */
+/** How many reply groups are kept open to move their tokens to a later line. */
 const OPEN_GROUPS = 256
 
 /** Longer strings inside `toolUseResult` (which repeats the tool result) keep only their length. */
@@ -58,16 +60,6 @@ const USAGE_MAPPED = new Set([
   'cache_read_input_tokens',
   'cache_creation',
 ])
-/** The metadata keys that travel with a group's tokens. */
-const TOKEN_METADATA = [
-  'cache_creation_input_tokens',
-  'cache_read_input_tokens',
-  'cache_creation',
-  'usage_other',
-  'cost_source',
-  'price_table',
-]
-
 /** The text of a tool result's `content`: a string, or its text blocks joined. */
 function resultText(content: unknown): { text: string; images: number } {
   if (typeof content === 'string') return { text: content, images: 0 }
@@ -188,6 +180,9 @@ function readBlocks(content: unknown): Blocks {
 
 type Usage = Record<string, unknown>
 
+/** One API message's lines: which holds the tokens, and that turn as it reads without them. */
+type Group = { holder: string; base: WireTurn; seen: Set<string> }
+
 /** Sets the group's tokens, cache counts and cost on `turn` from one line's usage. */
 function applyUsage(
   turn: WireTurn,
@@ -230,24 +225,53 @@ function applyUsage(
   metadata.price_table = PRICE_TABLE_DATE
 }
 
-/** A copy of a turn without its group's tokens, cost and cache counts. */
-function withoutTokens(turn: WireTurn): WireTurn {
-  const { tokens_in: _in, tokens_out: _out, cost_usd: _cost, ...rest } = turn
-  if (rest.metadata !== undefined) {
-    const metadata = { ...rest.metadata }
-    for (const key of TOKEN_METADATA) delete metadata[key]
-    rest.metadata = metadata
-  }
-  return rest
-}
-
 export function openClaudeCode(ctx: ConverterContext): Converter {
   const sessions = new Map<string, string | undefined>() // session id -> its first cwd
   let earliest: string | undefined
   let latest: string | undefined
-  /** Open reply groups, oldest first: the holder of each group's tokens. */
-  const groups = new Map<string, WireTurn>()
-  const closed = new Set<string>()
+  /** Open reply groups, least recently seen first. */
+  const groups = new Map<string, Group>()
+  /** Groups that fell out of `groups`: the uuid of the line that kept their tokens. */
+  const closed = new Map<string, string>()
+
+  /**
+   * Whether this line of a reply takes its group's tokens. A new line of an open group does,
+   * and the previous holder is emitted again without them; a line seen before in the group (a
+   * verbatim replay, as resumed sessions write) does only if it is the holder, and so does a
+   * line of a closed group.
+   */
+  function holdsTokens(
+    key: string | undefined,
+    uuid: string,
+    turn: WireTurn,
+    metadata: Record<string, unknown>,
+    events: ImportEvent[],
+  ): boolean {
+    if (key === undefined) return true
+    const base = (): WireTurn => ({ ...turn, metadata: safeMetadata({ ...metadata }) })
+    const group = groups.get(key)
+    if (group === undefined) {
+      const holder = closed.get(key)
+      if (holder !== undefined) return holder === uuid
+      groups.set(key, { holder: uuid, base: base(), seen: new Set([uuid]) })
+      if (groups.size > OPEN_GROUPS) {
+        const [oldest, evicted] = groups.entries().next().value ?? []
+        if (oldest !== undefined && evicted !== undefined) {
+          groups.delete(oldest)
+          closed.set(oldest, evicted.holder)
+        }
+      }
+      return true
+    }
+    groups.delete(key) // re-inserted below: most recently seen last
+    groups.set(key, group)
+    if (group.seen.has(uuid)) return group.holder === uuid
+    group.seen.add(uuid)
+    events.push({ kind: 'turn', line: group.base.seq, turn: group.base })
+    group.holder = uuid
+    group.base = base()
+    return true
+  }
 
   function feed({ line, text }: SourceRecord): ImportEvent[] {
     if (text.trim() === '') return []
@@ -347,28 +371,8 @@ export function openClaudeCode(ctx: ConverterContext): Converter {
       usage === undefined || str(message.id) === undefined
         ? undefined
         : `${message.id}\u0000${str(r.requestId) ?? ''}`
-    const holdsTokens = usage !== undefined && (groupKey === undefined || !closed.has(groupKey))
-    if (holdsTokens && usage !== undefined) {
-      if (groupKey !== undefined) {
-        const previous = groups.get(groupKey)
-        if (previous !== undefined) {
-          groups.delete(groupKey)
-          events.push({ kind: 'turn', line: previous.seq, turn: previous })
-        }
-      }
-      const base: WireTurn = { ...turn, metadata: safeMetadata({ ...metadata }) }
+    if (usage !== undefined && holdsTokens(groupKey, r.uuid, turn, metadata, events)) {
       applyUsage(turn, metadata, usage, r.costUSD)
-      if (groupKey !== undefined) {
-        // The stored copy is the turn as it must read once a later line takes the tokens.
-        groups.set(groupKey, withoutTokens(base))
-        if (groups.size > OPEN_GROUPS) {
-          const oldest = groups.keys().next().value
-          if (oldest !== undefined) {
-            groups.delete(oldest)
-            closed.add(oldest)
-          }
-        }
-      }
     }
     turn.metadata = safeMetadata(metadata)
     events.push({ kind: 'turn', line, turn })

@@ -212,6 +212,39 @@ describe('tokens are never counted twice, even where the source is unusual', () 
     expect(turns.find((t) => t.turn_id === 'late')?.tokens_in).toBeUndefined()
   })
 
+  it('counts a reply once when a resumed session replays it with fresh uuids', () => {
+    const list = events('claude-code', [
+      assistant('a1', 'msg_1', { input_tokens: 5, output_tokens: 2 }),
+      assistant('a2', 'msg_1', { input_tokens: 5, output_tokens: 40 }),
+      user('u1', 'go on'),
+      assistant('r1', 'msg_1', { input_tokens: 5, output_tokens: 2 }),
+      assistant('r2', 'msg_1', { input_tokens: 5, output_tokens: 40 }),
+    ])
+    const turns = [...finalTurns(list).values()]
+    expect(turns).toHaveLength(5)
+    expect(sum(turns.map((t) => t.tokens_out))).toBe(40)
+    expect(turns.filter((t) => t.tokens_out !== undefined).map((t) => t.turn_id)).toEqual(['r2'])
+  })
+
+  it('keeps the tokens where they are when a line already seen is written again', () => {
+    const holder = assistant('a2', 'msg_1', { input_tokens: 5, output_tokens: 40 })
+    const early = assistant('a1', 'msg_1', { input_tokens: 5, output_tokens: 2 })
+    const open = [...finalTurns(events('claude-code', [early, holder, early])).values()]
+    expect(open.map((t) => [t.turn_id, t.tokens_out])).toEqual([
+      ['a1', undefined],
+      ['a2', 40],
+    ])
+
+    const lines = [holder]
+    for (let i = 0; i < 300; i++) {
+      lines.push(assistant(`m${i}`, `msg_n${i}`, { input_tokens: 1, output_tokens: 1 }))
+    }
+    lines.push(holder)
+    const closed = [...finalTurns(events('claude-code', lines)).values()]
+    expect(closed.find((t) => t.turn_id === 'a2')?.tokens_out).toBe(40)
+    expect(sum(closed.map((t) => t.tokens_in))).toBe(5 + 300)
+  })
+
   it('derives Codex usage from totals when last_token_usage is missing, repeats counted once', () => {
     const t1 = tokens(100, 10)
     const t2 = tokens(250, 30)
