@@ -127,6 +127,7 @@ export function openCodex(ctx: ConverterContext): Converter {
     sessionId = id
     sessionStart = validTimestamp(payload.timestamp) ?? latest
     cwd = str(payload.cwd)
+    model = str(payload.model) ?? model
     sessionMetadata = {}
     for (const key of ['cli_version', 'originator', 'source', 'model_provider', 'git']) {
       const value = payload[key]
@@ -318,7 +319,8 @@ export function openCodex(ctx: ConverterContext): Converter {
     if (timestamp !== undefined) latest = timestamp
 
     const type = r.type
-    if (typeof type === 'string' && ENVELOPE_TYPES.has(type) && isObject(r.payload)) {
+    if (typeof type === 'string' && isObject(r.payload)) {
+      if (!ENVELOPE_TYPES.has(type)) return skip(line, type) // compacted, and kinds to come
       const payload = r.payload
       const kind = typeof payload.type === 'string' ? payload.type : '(no type)'
       switch (type) {

@@ -57,7 +57,8 @@ export type Format = 'claude-code' | 'codex'
 
 export type ConverterContext = { path: string; host: string }
 
-const CLAUDE_TYPES = new Set(['user', 'assistant', 'system', 'summary', 'file-history-snapshot'])
+/** Claude Code record types that carry neither a uuid nor a session id. */
+const CLAUDE_BARE_TYPES = new Set(['summary', 'file-history-snapshot'])
 const CODEX_TYPES = new Set(['session_meta', 'response_item', 'event_msg', 'turn_context'])
 
 /** What one parsed record says about its file's format, if anything. */
@@ -65,12 +66,8 @@ function formatOf(record: Record<string, unknown>): Format | null {
   const type = record.type
   if (typeof type === 'string') {
     if (CODEX_TYPES.has(type) && isObject(record.payload)) return 'codex'
-    if (typeof record.sessionId === 'string' && typeof record.uuid === 'string') {
-      return 'claude-code'
-    }
-    if (CLAUDE_TYPES.has(type) && (type === 'summary' || type === 'file-history-snapshot')) {
-      return 'claude-code'
-    }
+    // Claude Code spells it `sessionId`; Codex never writes a camelCase session id.
+    if (typeof record.sessionId === 'string' || CLAUDE_BARE_TYPES.has(type)) return 'claude-code'
     // An item of the older Codex layout: a bare Responses API item.
     if (type === 'message' && Array.isArray(record.content) && typeof record.role === 'string') {
       return 'codex'

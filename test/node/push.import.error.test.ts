@@ -156,11 +156,17 @@ describe('records that become no turn are counted skips', () => {
       codexItem({ type: 'message', role: 'user', content: [{ type: 'input_text', text: 'stop' }] }),
       codexMeta.replace('"c-1"', '"c-parent"'),
       codexItem({ type: 'ghost_snapshot', ghost_commit: {} }),
+      JSON.stringify({
+        timestamp: '2026-11-20T10:05:00.000Z',
+        type: 'compacted',
+        payload: { message: 'summary', replacement_history: [] },
+      }),
     ])
     expect(list.filter((e) => e.kind === 'skip')).toEqual([
       { kind: 'skip', line: 2, type: 'response_item/reasoning' },
       { kind: 'skip', line: 4, type: 'session_meta' },
       { kind: 'skip', line: 5, type: 'response_item/ghost_snapshot' },
+      { kind: 'skip', line: 6, type: 'compacted' },
     ])
     expect(turnsOf(list).every((t) => t.session_id === 'c-1')).toBe(true)
   })

@@ -59,6 +59,17 @@ describe('detectFormat: by content', () => {
     expect(detectFormat(linesOf(fixture(CODEX_LEGACY)).slice(0, 1))).toBe('codex')
   })
 
+  it('knows a Claude Code file that opens with a record without a uuid', () => {
+    const queued = {
+      type: 'queue-operation',
+      operation: 'enqueue',
+      timestamp: '2026-11-22T14:21:00.000Z',
+      sessionId: CLAUDE_SESSION,
+    }
+    expect(detectFormat([JSON.stringify(queued)])).toBe('claude-code')
+    expect(detectFormat(['{"type":"summary","summary":"x","leafUuid":"y"}'])).toBe('claude-code')
+  })
+
   it('reads past blank and malformed lines to the first that says', () => {
     const [first] = linesOf(fixture(CODEX_CURRENT))
     expect(detectFormat(['', '{"timestamp":', first ?? ''])).toBe('codex')
