@@ -49,7 +49,10 @@ export type ImportEvent =
 
 export interface Converter {
   feed(record: SourceRecord): ImportEvent[]
-  /** The file is over (for now): flushes what was held for a later line. */
+  /**
+   * The file is over (for now). Both importers emit as they go and hold nothing back, so this
+   * returns nothing today; a sender still calls it, for importers that will.
+   */
   end(): ImportEvent[]
 }
 
@@ -83,8 +86,8 @@ function formatOf(record: Record<string, unknown>): Format | null {
 }
 
 /**
- * The format of a file from its first lines (by content, not path): the first line that
- * says, malformed and unrelated lines passed over. Null when no line says.
+ * The format of a file from its first lines (by content, not path; ten are plenty): the first
+ * line that says, malformed and unrelated lines passed over. Null when no line says.
  */
 export function detectFormat(firstLines: string[]): Format | null {
   for (const text of firstLines) {

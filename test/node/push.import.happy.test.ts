@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { detectFormat, type ImportEvent, type WireTurn } from '../../src/push/importer'
-import { PRICE_TABLE_DATE } from '../../src/push/prices'
+import { costOf, modelKey, PRICE_TABLE_DATE } from '../../src/push/prices'
 import {
   CLAUDE_MAIN,
   CLAUDE_SESSION,
@@ -448,4 +448,42 @@ describe('resume: the same lines give the same turns', () => {
       }
     })
   }
+})
+
+describe('the price table', () => {
+  const usage = {
+    input: 1000,
+    output: 500,
+    cacheRead: 20_000,
+    cacheWrite5m: 3000,
+    cacheWrite1h: 1000,
+  }
+
+  it('matches API, Bedrock and Vertex spellings of one model', () => {
+    for (const id of [
+      'claude-sonnet-4-5-20250929',
+      'us.anthropic.claude-sonnet-4-5-20250929-v1:0',
+      'claude-sonnet-4-5@20250929',
+      'claude-sonnet-4-5',
+    ]) {
+      expect(modelKey(id), id).toBe('claude-sonnet-4-5')
+      expect(costOf(id, usage), id).toBeCloseTo(
+        (1000 * 3 + 500 * 15 + 20_000 * 0.3 + 3000 * 3.75 + 1000 * 6) / 1e6,
+        12,
+      )
+    }
+    expect(costOf('gpt-5-codex', usage)).toBeUndefined()
+    expect(costOf('<synthetic>', usage)).toBeUndefined()
+  })
+
+  it('switches to the long-context band above a model’s threshold', () => {
+    // Haiku 5.5: prompts up to 100k at $0.10/$0.50, above at $0.50/$2.50 (input/output).
+    const short = { input: 50_000, output: 1000, cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 0 }
+    const long = { ...short, cacheRead: 60_000 }
+    expect(costOf('claude-haiku-5-5', short)).toBeCloseTo((50_000 * 0.1 + 1000 * 0.5) / 1e6, 12)
+    expect(costOf('claude-haiku-5-5', long)).toBeCloseTo(
+      (50_000 * 0.5 + 1000 * 2.5 + 60_000 * 0.05) / 1e6,
+      12,
+    )
+  })
 })
