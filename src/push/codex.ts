@@ -144,9 +144,7 @@ export function openCodex(ctx: ConverterContext): Converter {
       return []
     }
     applyUsage(holder, usage)
-    return [
-      { kind: 'turn', line: holder.seq, turn: { ...holder, metadata: { ...holder.metadata } } },
-    ]
+    return [{ kind: 'turn', line: holder.seq, turn: snapshot(holder) }]
   }
 
   function sumUsage(a: Usage, b: Usage): Usage {
