@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { detectFormat, type ImportEvent, type WireTurn } from '../../src/push/importer'
+import {
+  detectFormat,
+  type ImportEvent,
+  openConverter,
+  type WireTurn,
+} from '../../src/push/importer'
 import { costOf, modelKey, PRICE_TABLE_DATE } from '../../src/push/prices'
 import {
   CLAUDE_MAIN,
@@ -446,6 +451,24 @@ describe('resume: the same lines give the same turns', () => {
           .map((e) => e.event)
         expect(finalTurns([...first, ...second]), `saved at line ${k}`).toEqual(expected)
       }
+    })
+  }
+})
+
+describe('emitted turns are values', () => {
+  for (const name of ALL) {
+    it(`a turn does not change after it was emitted (${name.split('/').at(-1)})`, () => {
+      const lines = linesOf(fixture(name))
+      const format = detectFormat(lines) ?? 'claude-code'
+      const converter = openConverter(format, { path: 'p', host: 'h' })
+      const emitted: { event: ImportEvent; text: string }[] = []
+      lines.forEach((text, i) => {
+        for (const event of converter.feed({ line: i + 1, text })) {
+          emitted.push({ event, text: JSON.stringify(event) })
+        }
+      })
+      expect(emitted.length).toBeGreaterThan(3)
+      for (const { event, text } of emitted) expect(JSON.stringify(event)).toBe(text)
     })
   }
 })
