@@ -74,12 +74,17 @@ function resultText(content: unknown): { text: string; images: number } {
   return { text: texts.join('\n'), images }
 }
 
-/** An image block without its base64 data: its media type and the size of what was left out. */
-function imageStub(block: Record<string, unknown>): Record<string, unknown> {
-  const source = isObject(block.source) ? block.source : {}
-  const stub: Record<string, unknown> = { type: 'image' }
+/**
+ * A block as kept in metadata: an image or document without its inline data, which keeps only
+ * its media type and the size of what was left out (it would not fit a line).
+ */
+function blockStub(block: Record<string, unknown>): Record<string, unknown> {
+  const source = isObject(block.source) ? block.source : undefined
+  if (source === undefined || typeof source.data !== 'string') return block
+  const { source: _, ...rest } = block
+  const stub: Record<string, unknown> = { ...rest }
   if (typeof source.media_type === 'string') stub.media_type = source.media_type
-  if (typeof source.data === 'string') stub.omitted_chars = source.data.length
+  stub.omitted_chars = source.data.length
   return stub
 }
 
@@ -167,11 +172,8 @@ function readBlocks(content: unknown): Blocks {
         b.toolResults.push(meta)
         break
       }
-      case 'image':
-        b.other.push(imageStub(block))
-        break
       default:
-        b.other.push(block)
+        b.other.push(blockStub(block))
     }
   }
   b.onlyToolResults = resultBlocks > 0 && resultBlocks === content.length

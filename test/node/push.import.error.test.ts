@@ -193,6 +193,25 @@ describe('what the wire would refuse is made acceptable, not sent to fail', () =
     ])
   })
 
+  it('leaves the inline data of attached documents out, so the line fits the line cap', () => {
+    const pdf = { type: 'base64', media_type: 'application/pdf', data: 'J'.repeat(2_000_000) }
+    const line = user('u1', [
+      { type: 'document', source: pdf, title: 'spec.pdf' },
+      { type: 'text', text: 'read this' },
+    ])
+    const [t] = turnsOf(events('claude-code', [line]))
+    expect(t?.content).toBe('read this')
+    expect(t?.metadata?.blocks).toEqual([
+      {
+        type: 'document',
+        title: 'spec.pdf',
+        media_type: 'application/pdf',
+        omitted_chars: 2_000_000,
+      },
+    ])
+    expect(JSON.stringify(t).length).toBeLessThan(1024 * 1024)
+  })
+
   it('leaves cost absent for a model the price table does not know', () => {
     const line = assistant('a1', 'msg_x', { input_tokens: 10, output_tokens: 10 }).replace(
       'claude-sonnet-4-5-20250929',
