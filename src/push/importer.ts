@@ -8,7 +8,7 @@
  * a later line changes it, e.g. when a later line of the same API message takes over its
  * tokens. The server upserts by `turn_id`, so the last emission is what the database holds.
  */
-import type { Role } from '../db/schema'
+import type { Role } from '../types'
 import { openClaudeCode } from './claude-code'
 import { openCodex } from './codex'
 import { isObject, parseRecord } from './records'

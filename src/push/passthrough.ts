@@ -2,7 +2,7 @@
  * Files already in tributary's wire format (NDJSON turns) pass through as they are: each line is
  * parsed only to check it is a JSON object and re-sent as written. The server validates it.
  */
-import type { Converter, ImportEvent, SourceRecord } from './contract'
+import type { Converter, ImportEvent, SourceRecord, WireTurn } from './importer'
 
 const required = ['tool', 'session_id', 'turn_id', 'seq', 'role', 'timestamp'] as const
 
@@ -29,7 +29,7 @@ export function openPassthrough(): Converter {
         if (typeof turn !== 'object' || turn === null || Array.isArray(turn)) {
           return [{ kind: 'error', line: record.line, message: 'not a JSON object' }]
         }
-        return [{ kind: 'turn', line: record.line, turn: turn as Record<string, unknown> }]
+        return [{ kind: 'turn', line: record.line, turn: turn as WireTurn }]
       } catch {
         return [{ kind: 'error', line: record.line, message: 'not valid JSON (truncated line?)' }]
       }

@@ -7,9 +7,9 @@
 
 import { once } from 'node:events'
 import { watch as watchPath } from 'node:fs'
-import type { ImportEvent } from './contract'
 import { type FileIdentity, firstLines, identify, listFiles, readLines } from './files'
 import { detectSourceFormat, isStateless, openSourceConverter } from './formats'
+import type { ImportEvent } from './importer'
 import type { Progress } from './progress'
 import { type Covered, type LineRejection, Sender } from './sender'
 import { PushState, type ResumePoint, resumePoint } from './state'
