@@ -200,6 +200,17 @@ export async function push(options: PushOptions): Promise<PushSummary> {
         if (record.terminated || !events.some((event) => event.kind === 'error')) {
           offset = record.end
           line = record.line
+          // A mark after each record that sent turns: the state advances request by request.
+          if (events.some((event) => event.kind === 'turn')) {
+            await mark({
+              kind: 'mark',
+              file,
+              offset,
+              line,
+              ended: false,
+              mtimeMs: identity.mtimeMs,
+            })
+          }
         }
       }
       progress.read((batch.at(-1)?.end ?? read) - read)
@@ -236,16 +247,21 @@ export async function push(options: PushOptions): Promise<PushSummary> {
     summary.files = Math.max(summary.files, paths.length)
     summary.filesUnchanged = paths.length - plan.length
     progress.begin({ files: plan.length, bytes: plan.reduce((sum, p) => sum + p.bytes, 0) })
+    let failed = false
     try {
       for (const { path, identity, point } of plan) {
         if (signal.aborted) return false
         if (!(await readFile(path, identity, point))) return false
       }
       return true
+    } catch (error) {
+      failed = true
+      throw error
     } finally {
-      // Finish the request in flight (also when interrupted) and save what it covered.
+      // Finish the request in flight (also when interrupted; not after the sender gave up)
+      // and save what it covered.
       try {
-        await sender?.flush()
+        if (!failed) await sender?.flush()
       } finally {
         await save(true)
         progress.end()
