@@ -74,6 +74,7 @@ export async function push(options: PushOptions): Promise<PushSummary> {
     interrupted: false,
   }
   const server = serverKey(options.url)
+  const readPaths = new Set<string>()
   const state = options.dryRun ? undefined : await PushState.load(options.statePath)
   const { progress, signal } = options
   let lastSave = 0
@@ -159,7 +160,7 @@ export async function push(options: PushOptions): Promise<PushSummary> {
       }
       return true
     }
-    summary.filesRead++
+    readPaths.add(path)
     const file: FileRun = { path, identity }
     const converter = openSourceConverter(format, { path, host: options.host })
     const resuming = point.kind === 'resume'
@@ -245,7 +246,6 @@ export async function push(options: PushOptions): Promise<PushSummary> {
       plan.push({ path, identity, point, bytes: identity.size })
     }
     summary.files = Math.max(summary.files, paths.length)
-    summary.filesUnchanged = paths.length - plan.length
     progress.begin({ files: plan.length, bytes: plan.reduce((sum, p) => sum + p.bytes, 0) })
     let failed = false
     try {
@@ -274,6 +274,8 @@ export async function push(options: PushOptions): Promise<PushSummary> {
     else if (options.watch) await watchLoop(options, pass)
   } finally {
     sender?.close()
+    summary.filesRead = readPaths.size
+    summary.filesUnchanged = summary.files - readPaths.size - summary.filesUnrecognized.length
   }
   return summary
 }
