@@ -18,6 +18,7 @@
  * BENCH_NON_ASCII (0.25: the share of lines with non-ASCII text),
  * BENCH_CHUNK_LINES (500), BENCH_MEMORY_MB ("100,1024"), BENCH_PHASES (all of
  * "parse,limit,node,latency,memory,worker"; the node phase needs limit for its ratios),
+ * push (opt-in: BENCH_PHASES=push; bench/push.ts, sized by BENCH_PUSH_MB and BENCH_PUSH_ROUNDS),
  * BENCH_PROFILE (0; 1 writes the servers' CPU profiles to bench/profiles/), BENCH_NODE_FLAGS
  * (node flags for the server processes, e.g. "--max-semi-space-size=4"), BENCH_OUT
  * (bench/results.json).
@@ -37,6 +38,7 @@ import { type Answer, keepAlive, percentile, pieces, pool, post, repeated } from
 import { type Corpus, generateCorpus, splitBody } from './corpus'
 import { type Batches, limitClient, limitHttp, limitNative } from './limit'
 import { installCleanup, stopAll } from './procs'
+import { pushPhase } from './push'
 import { chunkStatements, corpusRows, type Rows } from './rows'
 import { buildBundles, root, type Server, startBenchSqld, startServe, startWorker } from './servers'
 
@@ -484,10 +486,13 @@ async function phase(name: string, run: () => Promise<void>): Promise<void> {
 
 async function main() {
   installCleanup()
-  const watchdog = setTimeout(() => {
-    log('bench: over 8 minutes, giving up')
-    void stopAll().finally(() => process.exit(2))
-  }, 8 * 60_000)
+  const watchdog = setTimeout(
+    () => {
+      log('bench: over 8 minutes, giving up')
+      void stopAll().finally(() => process.exit(2))
+    },
+    (settings.phases.has('push') ? 60 : 8) * 60_000,
+  )
   watchdog.unref()
   const started = performance.now()
   const bundles = buildBundles()
@@ -615,6 +620,28 @@ async function main() {
     collectGarbage()
     await phase('worker', () => worker(p))
   }
+  if (settings.phases.has('push')) {
+    log('push (tributary push vs raw gzip POSTs of the same lines)…')
+    collectGarbage()
+    await phase('push', async () => {
+      const mb = intFromEnv('BENCH_PUSH_MB', 1024)
+      const push = await pushPhase(
+        { mb, rounds: intFromEnv('BENCH_PUSH_ROUNDS', 3), secret: SECRET },
+        log,
+      )
+      figures.push({
+        id: 'push',
+        group: 'push',
+        label: `tributary push: ${mb} MB Claude Code history, ${push.files} files`,
+        bytes: push.convertedBytes,
+        ratio: Math.round(push.medianRatio * 100) / 100,
+        ratioOf: 'raw gzip POSTs of the same converted lines',
+        runs: push.rounds.map((r) => Math.round(r.ratio * 100) / 100),
+        peakRssMb: Math.round(push.maxClientPeakRss / MB),
+        note: "ratio per round (push rate / raw rate); peakRssMb is the push client's",
+      })
+    })
+  }
   await stopAll()
 
   const results = {
@@ -686,6 +713,14 @@ function targets(): Target[] {
       target: 'peak RSS < 150 MB and flat with body size',
       value: memories.map((f) => `${f.label.replace('Node: ', '')}: ${f.peakRssMb} MB`).join(', '),
       met: max < 150 && flat,
+    })
+  }
+  const pushed = get('push')
+  if (pushed?.ratio !== undefined) {
+    out.push({
+      target: 'push e2e >= 0.8x raw gzip POSTs, client peak RSS < 150 MB',
+      value: `${pushed.ratio}x, ${pushed.peakRssMb} MB`,
+      met: pushed.ratio >= 0.8 && (pushed.peakRssMb ?? Infinity) < 150,
     })
   }
   const single = get('latency-1')
