@@ -52,7 +52,7 @@ async function isDirectory(path: string): Promise<boolean> {
 
 /**
  * The files to read, absolute and in a stable order: each PATH that is a file, and every
- * `*.jsonl` below each PATH that is a folder. A PATH that does not exist throws.
+ * `*.jsonl` and `*.ndjson` below each PATH that is a folder. A PATH that does not exist throws.
  */
 export async function listFiles(paths: string[]): Promise<string[]> {
   const found = new Set<string>()
@@ -73,7 +73,7 @@ async function walk(dir: string): Promise<string[]> {
   for (const entry of entries) {
     const path = join(dir, entry.name)
     if (entry.isDirectory()) files.push(...(await walk(path)))
-    else if (entry.isFile() && entry.name.endsWith('.jsonl')) files.push(path)
+    else if (entry.isFile() && /\.(jsonl|ndjson)$/.test(entry.name)) files.push(path)
   }
   return files
 }

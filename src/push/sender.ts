@@ -109,20 +109,36 @@ class Attempt {
     this.gzip.pipe(req)
   }
 
+  /** Lines not yet handed to gzip: written in pieces of ~256 KB, not one zlib job per line. */
+  #buffered: string[] = []
+  #bufferedBytes = 0
+
   /** Write one line; waits while the socket is behind. */
   async write(text: string): Promise<void> {
     if (this.over) return
-    if (!this.gzip.write(`${text}\n`)) {
+    this.#buffered.push(text, '\n')
+    this.#bufferedBytes += text.length + 1
+    if (this.#bufferedBytes >= PIECE_BYTES) await this.#drain()
+  }
+
+  async #drain(): Promise<void> {
+    const piece = this.#buffered.join('')
+    this.#buffered = []
+    this.#bufferedBytes = 0
+    if (!this.gzip.write(piece)) {
       await Promise.race([new Promise((resolve) => this.gzip.once('drain', resolve)), this.answer])
     }
   }
 
-  end(): Promise<Answer> {
+  async end(): Promise<Answer> {
+    if (!this.over && this.#bufferedBytes > 0) await this.#drain()
     if (this.over) this.gzip.destroy()
     else this.gzip.end()
     return this.answer
   }
 }
+
+const PIECE_BYTES = 256 * 1024
 
 export class Sender<T> {
   readonly #o: Required<Omit<SenderOptions<T>, 'onRetry'>> & Pick<SenderOptions<T>, 'onRetry'>
