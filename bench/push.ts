@@ -278,9 +278,9 @@ async function timedPush(
   const state = join(tempFolder('push-state'), 'state.json')
   const started = performance.now()
   const child = spawn(
-    process.execPath,
+    // The bin as npx runs it: its shebang sets the client's node flags.
+    join(root, 'src/node/tributary.mjs'),
     [
-      join(root, 'src/node/tributary.mjs'),
       'push',
       dir,
       '--url',

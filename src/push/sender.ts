@@ -109,45 +109,42 @@ class Attempt {
     this.gzip.pipe(req)
   }
 
-  /** Lines not yet handed to gzip: written in pieces of ~256 KB, not one zlib job per line. */
-  #buffered: string[] = []
-  #bufferedBytes = 0
-
-  /** Write one line; waits while the socket is behind. */
-  async write(text: string): Promise<void> {
-    if (this.over) return
-    this.#buffered.push(text, '\n')
-    this.#bufferedBytes += text.length + 1
-    if (this.#bufferedBytes >= PIECE_BYTES) await this.#drain()
-  }
-
-  async #drain(): Promise<void> {
-    const piece = this.#buffered.join('')
-    this.#buffered = []
-    this.#bufferedBytes = 0
+  /** Hand a piece of the body to gzip; waits while the socket is behind. */
+  async write(piece: Buffer): Promise<void> {
+    if (this.over || piece.length === 0) return
     if (!this.gzip.write(piece)) {
       await Promise.race([new Promise((resolve) => this.gzip.once('drain', resolve)), this.answer])
     }
   }
 
-  async end(): Promise<Answer> {
-    if (!this.over && this.#bufferedBytes > 0) await this.#drain()
+  end(): Promise<Answer> {
     if (this.over) this.gzip.destroy()
     else this.gzip.end()
     return this.answer
   }
 }
 
+/** Body bytes handed to gzip at a time: one zlib job per piece, not per line. */
 const PIECE_BYTES = 256 * 1024
 
 export class Sender<T> {
   readonly #o: Required<Omit<SenderOptions<T>, 'onRetry'>> & Pick<SenderOptions<T>, 'onRetry'>
   readonly #endpoint: URL
   readonly #agent: HttpAgent
-  /** The items of the request being written (marks included), in order. */
-  #pending: Item<T>[] = []
-  #lines = 0
-  #bytes = 0
+  /**
+   * The request's body, its lines written one after another as UTF-8. A Buffer outside the JS
+   * heap: the lines kept for a retry are not copied by every garbage collection.
+   */
+  #body: Buffer
+  /** Bytes used in #body; bytes of it already handed to the attempt being written. */
+  #used = 0
+  #handed = 0
+  /** Where each line of the body ends; lines before #first are covered. */
+  #ends: number[] = []
+  #first = 0
+  /** The request's items in order: lines (`line: true`) and marks, from #head on. */
+  #items: Array<{ tag: T; line: boolean }> = []
+  #head = 0
   #attempt: Attempt | undefined
 
   constructor(options: SenderOptions<T>) {
@@ -163,37 +160,49 @@ export class Sender<T> {
     this.#endpoint = new URL('/v1/ingest', options.url)
     const Agent = this.#endpoint.protocol === 'https:' ? HttpsAgent : HttpAgent
     this.#agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    this.#body = Buffer.allocUnsafe(this.#o.maxBytes + 64 * 1024)
   }
 
   /** Add a line (streamed into the current request) or a mark. */
   async add(item: Item<T>): Promise<void> {
     if ('mark' in item) {
-      if (this.#pending.length === 0) await this.#o.onCovered([{ tag: item.mark, kind: 'mark' }])
-      else this.#pending.push(item)
+      if (this.#head === this.#items.length) {
+        await this.#o.onCovered([{ tag: item.mark, kind: 'mark' }])
+      } else {
+        this.#items.push({ tag: item.mark, line: false })
+      }
       return
     }
-    this.#pending.push(item)
-    this.#lines++
-    this.#bytes += Buffer.byteLength(item.text) + 1
+    // A UTF-8 byte per UTF-16 unit is the usual case; 3 is the most one can take.
+    const worst = item.text.length * 3 + 1
+    if (this.#used + worst > this.#body.length) {
+      if (this.#ends.length > this.#first) await this.flush()
+      if (worst > this.#body.length) this.#body = Buffer.allocUnsafe(worst)
+    }
+    const written = this.#body.write(item.text, this.#used, 'utf8')
+    this.#body[this.#used + written] = 0x0a
+    this.#used += written + 1
+    this.#ends.push(this.#used)
+    this.#items.push({ tag: item.tag, line: true })
     this.#attempt ??= this.#open()
-    await this.#attempt.write(item.text)
-    if (this.#lines >= this.#o.maxLines || this.#bytes >= this.#o.maxBytes || this.#attempt.over) {
+    if (this.#used - this.#handed >= PIECE_BYTES) await this.#hand()
+    const lines = this.#ends.length - this.#first
+    if (lines >= this.#o.maxLines || this.#used >= this.#o.maxBytes || this.#attempt?.over) {
       await this.flush()
     }
   }
 
   /** End the request being written and see everything in it covered, retrying as needed. */
   async flush(): Promise<void> {
-    let attempt = this.#attempt
-    this.#attempt = undefined
     let failures = 0
-    while (this.#pending.some((item) => 'text' in item)) {
-      if (attempt === undefined) {
-        attempt = this.#open()
-        for (const item of this.#pending) if ('text' in item) await attempt.write(item.text)
+    while (this.#ends.length > this.#first) {
+      if (this.#attempt === undefined) {
+        this.#attempt = this.#open()
+        this.#handed = this.#first === 0 ? 0 : (this.#ends[this.#first - 1] as number)
       }
-      const answer = await attempt.end()
-      attempt = undefined
+      await this.#hand()
+      const answer = await this.#attempt.end()
+      this.#attempt = undefined
       const outcome = this.#settle(answer)
       const progressed = await this.#cover(outcome.covered, outcome.summary)
       if (outcome.retry === undefined) break
@@ -207,16 +216,16 @@ export class Sender<T> {
       this.#o.onRetry?.({ attempt: failures, delayMs, reason: outcome.retry.reason })
       await new Promise((resolve) => setTimeout(resolve, delayMs))
     }
-    if (this.#pending.length > 0) {
-      const marks = this.#pending.map((item) => ({
-        tag: 'mark' in item ? item.mark : item.tag,
-        kind: 'mark' as const,
-      }))
-      this.#pending = []
-      await this.#o.onCovered(marks)
-    }
-    this.#lines = 0
-    this.#bytes = 0
+    const marks = this.#items.slice(this.#head).map(({ tag }) => ({ tag, kind: 'mark' as const }))
+    this.#items = []
+    this.#head = 0
+    this.#ends = []
+    this.#first = 0
+    this.#used = 0
+    this.#handed = 0
+    // A new buffer: gzip may still hold pieces of the old one.
+    this.#body = Buffer.allocUnsafe(this.#o.maxBytes + 64 * 1024)
+    if (marks.length > 0) await this.#o.onCovered(marks)
   }
 
   close(): void {
@@ -224,7 +233,17 @@ export class Sender<T> {
   }
 
   #open(): Attempt {
+    this.#handed = 0
     return new Attempt(this.#endpoint, this.#o.token, this.#agent, this.#o.gzipLevel)
+  }
+
+  /** Give the attempt the body written since the last piece. */
+  async #hand(): Promise<void> {
+    const attempt = this.#attempt
+    if (attempt === undefined) return
+    const piece = this.#body.subarray(this.#handed, this.#used)
+    this.#handed = this.#used
+    await attempt.write(piece)
   }
 
   #backoff(failures: number): number {
@@ -248,10 +267,11 @@ export class Sender<T> {
     const described = `${status}${problem.code ? ` ${problem.code}` : ''}${problem.detail ? `: ${problem.detail}` : ''}`
     if (status === 200 || status === 207 || status === 422) {
       const summary = body as Summary
-      return { covered: this.#lines, summary }
+      return { covered: this.#ends.length - this.#first, summary }
     }
     const committed = isSummary(problem.committed) ? problem.committed : undefined
-    const covered = committed === undefined ? 0 : coveredPrefix(committed, this.#lines)
+    const covered =
+      committed === undefined ? 0 : coveredPrefix(committed, this.#ends.length - this.#first)
     if (status === 408 || status === 429 || status === 400 || (status >= 500 && status !== 501)) {
       const after = retryAfterMs(answer.headers['retry-after'])
       return {
@@ -286,17 +306,15 @@ export class Sender<T> {
     throw new SendError(`the server answered ${described}`, status)
   }
 
-  /** Report the first `count` lines of the request (and the marks among them) as covered. */
+  /** Report the first `count` uncovered lines (and the marks among and after them) as covered. */
   async #cover(count: number, summary: Summary | undefined): Promise<boolean> {
     if (count === 0) return false
     const errors = new Map((summary?.errors ?? []).map((error) => [error.line, error]))
     const covered: Covered<T>[] = []
     let line = 0
-    let taken = 0
-    for (const item of this.#pending) {
-      if ('mark' in item) {
-        covered.push({ tag: item.mark, kind: 'mark' })
-      } else {
+    while (this.#head < this.#items.length) {
+      const item = this.#items[this.#head] as { tag: T; line: boolean }
+      if (item.line) {
         if (line === count) break
         line++
         const error = errors.get(line)
@@ -313,20 +331,12 @@ export class Sender<T> {
                 },
               },
         )
+      } else {
+        covered.push({ tag: item.tag, kind: 'mark' })
       }
-      taken++
+      this.#head++
     }
-    // Marks right after the last covered line are covered too.
-    while (taken < this.#pending.length && 'mark' in (this.#pending[taken] as Item<T>)) {
-      const item = this.#pending[taken] as { mark: T }
-      covered.push({ tag: item.mark, kind: 'mark' })
-      taken++
-    }
-    this.#pending = this.#pending.slice(taken)
-    this.#lines -= count
-    this.#bytes = 0
-    for (const item of this.#pending)
-      if ('text' in item) this.#bytes += Buffer.byteLength(item.text) + 1
+    this.#first += count
     await this.#o.onCovered(covered)
     return true
   }
