@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import v8 from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { SignJWT } from 'jose'
-import { defaultLimits, type IngestLimits } from '../src/config'
+import { defaultLimits } from '../src/config'
+import type { IngestLimits } from '../src/types'
 import { root } from './servers'
 
 export const MB = 1024 * 1024
