@@ -13,7 +13,6 @@
  * messages of their final usage.
  */
 import { jsonValueProblem } from '../ingest/turn'
-import type { Converter, ConverterContext, ImportEvent, SourceRecord, WireTurn } from './importer'
 import { costOf, PRICE_TABLE_DATE } from './prices'
 import {
   earlier,
@@ -25,6 +24,7 @@ import {
   validTimestamp,
   wellFormed,
 } from './records'
+import type { Converter, ConverterContext, ImportEvent, SourceRecord, WireTurn } from './types'
 
 const TOOL = 'claude-code'
 

@@ -10,8 +10,9 @@
  * assistant turn, which is emitted again with its tokens; an event that repeats the previous
  * `total_token_usage` is counted once, so a session's sums equal its final total.
  */
-import type { Converter, ConverterContext, ImportEvent, SourceRecord, WireTurn } from './importer'
+
 import { isObject, num, parseRecord, put, str, validTimestamp, wellFormed } from './records'
+import type { Converter, ConverterContext, ImportEvent, SourceRecord, WireTurn } from './types'
 
 const TOOL = 'codex'
 

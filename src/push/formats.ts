@@ -2,8 +2,9 @@
  * The formats a push reads, detected per file from its content: tributary's own wire format
  * (passed through as it is) and the importers' formats (Claude Code, Codex).
  */
-import { type Converter, detectFormat, type Format, openConverter } from './importer'
+import { detectFormat, openConverter } from './importer'
 import { isWireFormat, openPassthrough } from './passthrough'
+import type { Converter, Format } from './types'
 
 export type SourceFormat = Format | 'tributary'
 

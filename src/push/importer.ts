@@ -1,64 +1,26 @@
 /**
- * The importers' contract: a source file's lines in, wire turns out. A converter is a pure,
- * deterministic function of the lines fed to it so far (no clock, no files, no network), so
- * the sender can resume a file by feeding it again from line 1 and dropping what it already
- * sent.
+ * The importers' entry: a file's format from its content, and a converter for it (the
+ * contract's types are in `types.ts`, re-exported here). A converter is a pure, deterministic
+ * function of the lines fed to it so far (no clock, no files, no network), so the sender can
+ * resume a file by feeding it again from line 1 and dropping what it already sent.
  *
  * A converter may emit a turn for an earlier line again (same `turn_id`, changed fields) when
  * a later line changes it, e.g. when a later line of the same API message takes over its
  * tokens. The server upserts by `turn_id`, so the last emission is what the database holds.
  */
-import type { Role } from '../types'
 import { openClaudeCode } from './claude-code'
 import { openCodex } from './codex'
 import { isObject, parseRecord } from './records'
+import type { Converter, ConverterContext, Format } from './types'
 
-/** One line of a source file: its 1-based line number and raw text, without the newline. */
-export type SourceRecord = { line: number; text: string }
-
-/** A JSON object of the wire format: one line of a `POST /v1/ingest` body. */
-export type WireTurn = {
-  tool: string
-  host: string
-  session_id: string
-  turn_id: string
-  seq: number
-  role: Role
-  timestamp: string
-  content?: string
-  model?: string
-  tokens_in?: number
-  tokens_out?: number
-  cost_usd?: number
-  tool_calls?: unknown[]
-  metadata?: Record<string, unknown>
-  session_meta?: {
-    started_at?: string
-    working_dir?: string
-    source_file?: string
-    metadata?: Record<string, unknown>
-  }
-}
-
-export type ImportEvent =
-  | { kind: 'turn'; line: number; turn: WireTurn }
-  /** A record that becomes no turn and is not folded into one, counted by its type. */
-  | { kind: 'skip'; line: number; type: string }
-  /** A malformed or truncated source line: reported and skipped. */
-  | { kind: 'error'; line: number; message: string }
-
-export interface Converter {
-  feed(record: SourceRecord): ImportEvent[]
-  /**
-   * The file is over (for now). Both importers emit as they go and hold nothing back, so this
-   * returns nothing today; a sender still calls it, for importers that will.
-   */
-  end(): ImportEvent[]
-}
-
-export type Format = 'claude-code' | 'codex'
-
-export type ConverterContext = { path: string; host: string }
+export type {
+  Converter,
+  ConverterContext,
+  Format,
+  ImportEvent,
+  SourceRecord,
+  WireTurn,
+} from './types'
 
 /** Claude Code record types that carry neither a uuid nor a session id. */
 const CLAUDE_BARE_TYPES = new Set(['summary', 'file-history-snapshot'])

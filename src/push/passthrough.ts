@@ -2,7 +2,7 @@
  * Files already in tributary's wire format (NDJSON turns) pass through as they are: each line is
  * parsed only to check it is a JSON object and re-sent as written. The server validates it.
  */
-import type { Converter, ImportEvent, SourceRecord, WireTurn } from './importer'
+import type { Converter, ImportEvent, SourceRecord, WireTurn } from './types'
 
 const required = ['tool', 'session_id', 'turn_id', 'seq', 'role', 'timestamp'] as const
 

@@ -9,10 +9,10 @@ import { once } from 'node:events'
 import { watch as watchPath } from 'node:fs'
 import { type FileIdentity, firstLines, identify, listFiles, readLines } from './files'
 import { detectSourceFormat, isStateless, openSourceConverter } from './formats'
-import type { ImportEvent } from './importer'
 import type { Progress } from './progress'
 import { type Covered, type LineRejection, Sender } from './sender'
 import { PushState, type ResumePoint, resumePoint } from './state'
+import type { ImportEvent } from './types'
 
 export type PushOptions = {
   /** Files and folders to read (folders searched for `*.jsonl`). */

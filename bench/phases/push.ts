@@ -6,7 +6,7 @@
  * bottleneck; the client's peak RSS says whether its memory stays flat.
  *
  * Settings: BENCH_PUSH_MB (1024: the history's size), BENCH_PUSH_ROUNDS (3). Runs as a phase of
- * bench/run.ts (BENCH_PHASES=push) or alone: `tsx bench/push.ts`.
+ * bench/run.ts (BENCH_PHASES=push) or alone: `tsx bench/phases/push.ts`.
  */
 import { spawn } from 'node:child_process'
 import { createWriteStream, mkdirSync, readdirSync, statSync } from 'node:fs'
@@ -15,11 +15,11 @@ import { PassThrough } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { SignJWT } from 'jose'
-import { silentProgress } from '../src/push/progress'
-import { push } from '../src/push/run'
-import { keepAlive, post } from './client'
-import { memoryOf, removeFolder, tempFolder, track } from './procs'
-import { buildBundles, root, startServe } from './servers'
+import { silentProgress } from '../../src/push/progress'
+import { push } from '../../src/push/run'
+import { keepAlive, post } from '../client'
+import { memoryOf, removeFolder, tempFolder, track } from '../procs'
+import { buildBundles, root, startServe } from '../servers'
 
 const MB = 1024 * 1024
 
@@ -280,18 +280,7 @@ async function timedPush(
   const child = spawn(
     // The bin as npx runs it: its shebang sets the client's node flags.
     join(root, 'src/node/tributary.mjs'),
-    [
-      'push',
-      dir,
-      '--url',
-      url,
-      '--token',
-      token,
-      '--state',
-      state,
-      '--host',
-      'bench',
-    ],
+    ['push', dir, '--url', url, '--token', token, '--state', state, '--host', 'bench'],
     {
       cwd: root,
       stdio: ['ignore', 'ignore', 'pipe'],
