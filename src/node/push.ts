@@ -12,7 +12,6 @@ import { parseArgs } from 'node:util'
 import { defaultRoots } from '../push/files'
 import { barProgress, lineProgress } from '../push/progress'
 import { type PushSummary, push } from '../push/run'
-import { SendError } from '../push/sender'
 import { defaultStatePath } from '../push/state'
 
 const usage = `usage: tributary push [PATH...] [--url URL] [--token TOKEN] [--host NAME] [--state FILE]
@@ -109,12 +108,15 @@ export async function main(
     process.off('SIGTERM', onSignal)
     if (values.json === true) process.stdout.write(`${JSON.stringify(summary)}\n`)
     writeSummary(stderr, summary, values['dry-run'] === true)
+    if (summary.stopped !== undefined) {
+      stderr.write(`tributary push: ${summary.stopped}\n`)
+      return 3
+    }
     if (summary.interrupted && !watch) return 130
     return summary.rejected.length > 0 ? 1 : 0
   } catch (error) {
     stderr.write(`tributary push: ${error instanceof Error ? error.message : String(error)}\n`)
-    if (error instanceof UsageError) return 2
-    return error instanceof SendError ? 3 : 3
+    return error instanceof UsageError ? 2 : 3
   }
 }
 

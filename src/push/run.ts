@@ -10,7 +10,7 @@ import { watch as watchPath } from 'node:fs'
 import { type FileIdentity, firstLines, identify, listFiles, readLines } from './files'
 import { detectSourceFormat, isStateless, openSourceConverter } from './formats'
 import type { Progress } from './progress'
-import { type Covered, type LineRejection, Sender } from './sender'
+import { type Covered, type LineRejection, SendError, Sender } from './sender'
 import { PushState, type ResumePoint, resumePoint } from './state'
 import type { ImportEvent } from './types'
 
@@ -50,6 +50,8 @@ export type PushSummary = {
   skipped: Record<string, number>
   malformed: Array<{ file: string; line: number; message: string }>
   interrupted: boolean
+  /** Why the push stopped before the end (a refused token, a server down past every retry). */
+  stopped?: string
 }
 
 type FileRun = { path: string; identity: FileIdentity }
@@ -272,6 +274,10 @@ export async function push(options: PushOptions): Promise<PushSummary> {
   try {
     if (!(await pass())) summary.interrupted = true
     else if (options.watch) await watchLoop(options, pass)
+  } catch (error) {
+    // The summary still says what landed before the sender gave up.
+    if (!(error instanceof SendError)) throw error
+    summary.stopped = error.message
   } finally {
     sender?.close()
     summary.filesRead = readPaths.size
