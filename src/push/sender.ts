@@ -81,7 +81,8 @@ class Attempt {
         'content-encoding': 'gzip',
       },
     })
-    this.gzip = createGzip({ level })
+    // Large output chunks: one callback per 128 KB of compressed body, not per 16 KB.
+    this.gzip = createGzip({ level, chunkSize: 128 * 1024 })
     this.answer = new Promise<Answer>((resolve) => {
       const fail = (error: Error) => {
         this.over = true
