@@ -6,17 +6,23 @@
 import { type Context, Hono } from 'hono'
 import type { Verifier } from './auth/jwt'
 import type { IngestLimits } from './config'
+import type { ReadStore } from './db/reads'
 import { ApiError, problemResponse } from './errors'
 import type { ContentEncoding } from './ingest/body'
 import type { BodyReader, ChunkWriter } from './ingest/pipeline'
 import { healthRoutes } from './routes/health'
 import { ingestRoutes } from './routes/ingest'
+import { openapiRoutes } from './routes/openapi'
+import { sessionsRoutes } from './routes/sessions'
+import { usageRoutes } from './routes/usage'
 import type { AppEnv } from './types'
 
 export type AppDeps = {
   limits: IngestLimits
   store: ChunkWriter & { ping(): Promise<void> }
   verify: Verifier
+  /** The owner-scoped reads of the read API. */
+  reads: ReadStore
   /**
    * How a request's body is read and inflated. By default from the web Request, through
    * DecompressionStream (openBody: the Worker); the Node server reads its IncomingMessage instead
@@ -33,7 +39,14 @@ const allowed: Record<string, string> = {
   '/v1/ingest': 'POST',
   '/healthz': 'GET, HEAD',
   '/readyz': 'GET, HEAD',
+  '/v1/sessions': 'GET, HEAD',
+  '/v1/usage': 'GET, HEAD',
+  '/openapi.json': 'GET, HEAD',
 }
+
+/** The methods of a known path; every path under /v1/sessions/ is a read. */
+const allowedAt = (path: string): string | undefined =>
+  allowed[path] ?? (path.startsWith('/v1/sessions/') ? 'GET, HEAD' : undefined)
 
 export function createApp(deps: AppDeps) {
   const log = deps.log ?? ((message, error) => console.error(message, error))
@@ -48,7 +61,7 @@ export function createApp(deps: AppDeps) {
 
   // Wrong methods on known paths are answered before authentication.
   app.use(async function methodNotAllowed(c, next) {
-    const allow = allowed[c.req.path]
+    const allow = allowedAt(c.req.path)
     const method = c.req.method === 'HEAD' ? 'GET' : c.req.method
     if (allow !== undefined && !allow.split(', ').includes(method)) {
       throw new ApiError(
@@ -64,6 +77,9 @@ export function createApp(deps: AppDeps) {
 
   app.route('/', healthRoutes(deps))
   app.route('/v1/ingest', ingestRoutes(deps))
+  app.route('/v1/sessions', sessionsRoutes(deps))
+  app.route('/v1/usage', usageRoutes(deps))
+  app.route('/', openapiRoutes())
 
   app.notFound((c) => problemResponse(new ApiError('NOT_FOUND', `No route for ${c.req.path}.`)))
   app.onError((error, c) => {

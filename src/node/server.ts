@@ -11,6 +11,7 @@ import { createApp } from '../app'
 import { createVerifier } from '../auth/jwt'
 import type { Config } from '../config'
 import { toDatabaseError } from '../db/errors'
+import { ReadStore } from '../db/reads'
 import {
   pushSessionFields,
   recordsFromTurnArgs,
@@ -52,6 +53,7 @@ export async function startNodeServer(
     limits: config.ingest,
     store: writer === undefined ? turnStore : threadedStore(turnStore, writer),
     verify: createVerifier(config.auth),
+    reads: new ReadStore(client),
     readBody: (c, encoding) => nodeBody((c.env as HttpBindings).incoming, encoding),
     ...(writer === undefined ? { afterCommit: yieldToEventLoop } : {}),
     ...(options.log === undefined ? {} : { log: options.log }),
