@@ -81,12 +81,15 @@ export type UsageRow = Partial<Record<UsageKey, string | null>> & Totals
 const json = <T>(text: unknown): T | null =>
   typeof text === 'string' ? (JSON.parse(text) as T) : null
 
-/** One JSON array of a session's aggregates, from the covering index alone. */
-const aggregates = sql<string>`(select json_array(count(*), coalesce(sum(${turns.tokensIn}), 0),
-  coalesce(sum(${turns.tokensOut}), 0), total(${turns.costUsd}),
-  json_group_array(distinct ${turns.model}) filter (where ${turns.model} is not null))
-  from ${turns} where ${turns.owner} = ${sessions.owner} and ${turns.tool} = ${sessions.tool}
-  and ${turns.host} = ${sessions.host} and ${turns.sessionId} = ${sessions.sessionId})`
+/**
+ * One JSON array of a session's aggregates, from the covering index alone. Written out: Drizzle
+ * leaves columns of a one-table select unqualified, which would correlate turns with itself.
+ */
+const aggregates = sql<string>`(select json_array(count(*), coalesce(sum(t.tokens_in), 0),
+  coalesce(sum(t.tokens_out), 0), total(t.cost_usd),
+  json_group_array(distinct t.model) filter (where t.model is not null))
+  from turns t where t.owner = sessions.owner and t.tool = sessions.tool
+  and t.host = sessions.host and t.session_id = sessions.session_id)`
 
 const sessionColumns = {
   tool: sessions.tool,

@@ -24,9 +24,8 @@ const toBase64Url = (bytes: Uint8Array) =>
     .replace(/=+$/, '')
 
 /** Whether an If-None-Match header lists `etag` (weak comparison, as RFC 9110 asks for GET). */
-const matches = (header: string | undefined, etag: string) =>
-  header !== undefined &&
-  header.split(',').some((tag) => {
+const matches = (header: string | undefined, etag: string): boolean =>
+  (header ?? '').split(',').some((tag) => {
     const t = tag.trim()
     return t === '*' || t.replace(/^W\//, '') === etag
   })
