@@ -9,9 +9,9 @@ const text = v.pipe(v.string(), v.minLength(1), v.maxLength(4096))
 const stamp = v.pipe(v.string(), v.length(24))
 
 /** Sessions: the last row's `ended_at` and key, in the list's order (newest activity first). */
-const sessionsTuple = v.tuple([v.literal('s'), stamp, text, text, text])
+const sessionsTuple = v.strictTuple([v.literal('s'), stamp, text, text, text])
 /** Turns: the last row's `seq`, `timestamp` and `turn_id`, in page order. */
-const turnsTuple = v.tuple([
+const turnsTuple = v.strictTuple([
   v.literal('t'),
   v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
   stamp,
