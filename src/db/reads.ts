@@ -59,15 +59,6 @@ export type TurnPage = {
 
 export type UsageKey = 'day' | 'model' | 'tool' | 'host'
 
-export type UsageFilter = {
-  groupBy: UsageKey[]
-  /** Stored-form instants, [from, to); either may be open. */
-  from?: string
-  to?: string
-  /** Offsets (minutes east of UTC) for day buckets, each until a stored-form instant; the last open. */
-  offsets: { until: string; offset: number }[]
-}
-
 export type Totals = {
   turns: number
   tokens_in: number
@@ -75,8 +66,6 @@ export type Totals = {
   cost_usd: number
   sessions: number
 }
-
-export type UsageRow = Partial<Record<UsageKey, string | null>> & Totals
 
 const json = <T>(text: unknown): T | null =>
   typeof text === 'string' ? (JSON.parse(text) as T) : null
@@ -283,107 +272,69 @@ export class ReadStore {
     return row?.first == null || row.last == null ? undefined : { first: row.first, last: row.last }
   }
 
-  /**
-   * Totals of `owner`'s turns with a timestamp in [from, to), grouped by the keys asked for.
-   * Read per (group, session) so `sessions` counts distinct sessions exactly, then folded here.
-   * Sessions are found by activity (ended_at >= from holds for every turn of a session that has
-   * one in range), their turns through the covering index.
-   */
-  async usage(owner: string, filter: UsageFilter): Promise<{ rows: UsageRow[]; totals: Totals }> {
-    const day = dayExpression(filter.offsets)
-    const keys: Record<UsageKey, SQL> = {
-      day,
-      model: sql`${turns.model}`,
-      tool: sql`${turns.tool}`,
-      host: sql`${turns.host}`,
-    }
-    const grouped = filter.groupBy.filter((k) => k !== 'tool' && k !== 'host').map((k) => keys[k])
-    const where: (SQL | undefined)[] = [eq(sessions.owner, owner)]
-    if (filter.from !== undefined) {
-      where.push(gte(sessions.endedAt, filter.from), gte(turns.timestamp, filter.from))
-    }
-    if (filter.to !== undefined) where.push(lt(turns.timestamp, filter.to))
-    const select: Record<string, SQL> = {
-      tool: sql<string>`${turns.tool}`,
-      host: sql<string>`${turns.host}`,
-      sessionId: sql<string>`${turns.sessionId}`,
-      turns: sql<number>`count(*)`,
-      tokensIn: sql<number>`coalesce(sum(${turns.tokensIn}), 0)`,
-      tokensOut: sql<number>`coalesce(sum(${turns.tokensOut}), 0)`,
-      costUsd: sql<number>`total(${turns.costUsd})`,
-    }
-    if (filter.groupBy.includes('day')) select.day = day
-    if (filter.groupBy.includes('model')) select.model = keys.model
-    const rows = (await this.#db
-      .select(select)
-      .from(sessions)
-      .innerJoin(
-        turns,
-        and(
-          eq(turns.owner, sessions.owner),
-          eq(turns.tool, sessions.tool),
-          eq(turns.host, sessions.host),
-          eq(turns.sessionId, sessions.sessionId),
-        ),
-      )
-      .where(and(...where))
-      .groupBy(...grouped, turns.tool, turns.host, turns.sessionId)) as unknown as ({
-      tool: string
-      host: string
-      sessionId: string
-      turns: number
-      tokensIn: number
-      tokensOut: number
-      costUsd: number
-    } & Partial<Record<UsageKey, string | null>>)[]
+  /** The first and last turn timestamps of `owner` within [from, to), if any. */
+  async turnRange(
+    owner: string,
+    from: string | undefined,
+    to: string | undefined,
+  ): Promise<{ first: string; last: string } | undefined> {
+    const where = and(
+      eq(turns.owner, owner),
+      from === undefined ? undefined : gte(turns.timestamp, from),
+      to === undefined ? undefined : lt(turns.timestamp, to),
+    )
+    const rows = await this.#db
+      .select({
+        first: sql<string | null>`min(${turns.timestamp})`,
+        last: sql<string | null>`max(${turns.timestamp})`,
+      })
+      .from(turns)
+      .where(where)
+    const row = rows[0]
+    return row?.first == null || row.last == null ? undefined : { first: row.first, last: row.last }
+  }
 
-    const groups = new Map<string, UsageRow>()
-    const seen = new Set<string>()
-    const totals: Totals = { turns: 0, tokens_in: 0, tokens_out: 0, cost_usd: 0, sessions: 0 }
-    for (const row of rows) {
-      const values = filter.groupBy.map((k) => row[k] ?? null)
-      const id = JSON.stringify(values)
-      let group = groups.get(id)
-      if (group === undefined) {
-        group = { turns: 0, tokens_in: 0, tokens_out: 0, cost_usd: 0, sessions: 0 }
-        filter.groupBy.forEach((k, i) => {
-          group = { ...group, [k]: values[i] } as UsageRow
-        })
-        groups.set(id, group)
-      }
-      for (const target of [group, totals]) {
-        target.turns += row.turns
-        target.tokens_in += row.tokensIn
-        target.tokens_out += row.tokensOut
-        target.cost_usd += row.costUsd
-      }
-      group.sessions += 1
-      seen.add(JSON.stringify([row.tool, row.host, row.sessionId]))
-    }
-    totals.sessions = seen.size
-    const sorted = [...groups.values()].sort((x, y) => {
-      for (const k of filter.groupBy) {
-        const a = x[k] ?? null
-        const b = y[k] ?? null
-        if (a === b) continue
-        if (a === null) return 1
-        if (b === null) return -1
-        return a < b ? -1 : 1
-      }
-      return 0
-    })
-    return { rows: sorted, totals }
+  /**
+   * Totals of `owner`'s turns in each bucket (a [from, to) range of timestamps, e.g. a local
+   * day), grouped within it by `key` if given. Each bucket is one range of the time index,
+   * aggregated without a sort of the whole range; buckets without turns are left out.
+   */
+  async usage(
+    owner: string,
+    filter: { buckets: UsageBucket[]; keys: Exclude<UsageKey, 'day'>[] },
+  ): Promise<{ bucket: number; keys: (string | null)[]; totals: Totals }[]> {
+    const columns = filter.keys.map((k) => sql.raw(keyColumns[k]))
+    const [k1 = sql`null`, k2 = sql`null`] = columns
+    const inner = sql`select ${k1} as k1, ${k2} as k2, count(*) as n,
+      coalesce(sum(tokens_in), 0) as i, coalesce(sum(tokens_out), 0) as o, total(cost_usd) as c,
+      count(distinct tool || char(31) || host || char(31) || session_id) as s
+      from turns where owner = ${owner} and timestamp >= b.value ->> 0 and timestamp < b.value ->> 1
+      ${columns.length === 0 ? sql`` : sql`group by ${sql.join(columns, sql`, `)}`}`
+    const query = sql`select b.key as bucket,
+      (select json_group_array(json_array(k1, k2, n, i, o, c, s)) from (${inner}) where n > 0) as groups
+      from json_each(${JSON.stringify(filter.buckets.map((x) => [x.from, x.to]))}) b`
+    const rows = await this.#db.all<{ bucket: number; groups: string }>(query)
+    type Group = [string | null, string | null, number, number, number, number, number]
+    return rows.flatMap((row) =>
+      (JSON.parse(row.groups) as Group[]).map(([a, b, n, i, o, c, s]) => ({
+        bucket: Number(row.bucket),
+        keys: [a, b],
+        totals: { turns: n, tokens_in: i, tokens_out: o, cost_usd: c, sessions: s },
+      })),
+    )
+  }
+
+  /** Distinct sessions of `owner` with a turn in [from, to): each found through its own turns. */
+  async sessionsWithTurns(owner: string, from: string, to: string): Promise<number> {
+    const rows = await this.#db.all<{ n: number }>(sql`select count(*) as n from sessions s
+      where s.owner = ${owner} and s.ended_at >= ${from} and exists (select 1 from turns t
+        where t.owner = s.owner and t.tool = s.tool and t.host = s.host
+        and t.session_id = s.session_id and t.timestamp >= ${from} and t.timestamp < ${to})`)
+    return Number(rows[0]?.n ?? 0)
   }
 }
 
-/** The local day of a turn: the UTC date when the offset is zero throughout, else per segment. */
-function dayExpression(offsets: { until: string; offset: number }[]): SQL {
-  const shift = (offset: number) => sql`date(${turns.timestamp}, ${`${offset} minutes`})`
-  if (offsets.every((o) => o.offset === 0)) return sql`substr(${turns.timestamp}, 1, 10)`
-  const last = offsets[offsets.length - 1]
-  if (offsets.length === 1 || last === undefined) return shift(last?.offset ?? 0)
-  const whens = offsets
-    .slice(0, -1)
-    .map((o) => sql`when ${turns.timestamp} < ${o.until} then ${shift(o.offset)}`)
-  return sql`(case ${sql.join(whens, sql` `)} else ${shift(last.offset)} end)`
-}
+const keyColumns = { model: 'model', tool: 'tool', host: 'host' } as const
+
+/** A range of stored-form timestamps, [from, to). */
+export type UsageBucket = { from: string; to: string }

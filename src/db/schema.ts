@@ -111,6 +111,18 @@ export const turns = sqliteTable(
       t.tokensOut,
       t.costUsd,
     ),
+    // An owner's turns in time order, carrying what usage totals: a day is one range of it.
+    index('turns_owner_time_idx').on(
+      t.owner,
+      t.timestamp,
+      t.tool,
+      t.host,
+      t.sessionId,
+      t.model,
+      t.tokensIn,
+      t.tokensOut,
+      t.costUsd,
+    ),
     check('turns_turn_id_check', isKey('turn_id', 255)),
     check('turns_seq_check', sql`typeof(seq) = 'integer' AND seq >= 0`),
     check('turns_role_check', sql`role IN ('user', 'assistant', 'system', 'tool')`),

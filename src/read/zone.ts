@@ -1,7 +1,6 @@
 /**
- * Day buckets in an IANA time zone without a time-zone database in SQL: the zone's UTC offset
- * is constant between transitions, so a range splits into a few segments, each one a fixed
- * offset SQLite's date() can apply.
+ * Local days in an IANA time zone, worked out with Intl (SQL has no time-zone database): a day
+ * is the range of UTC instants from one local midnight to the next.
  */
 
 const formatters = new Map<string, Intl.DateTimeFormat>()
@@ -59,37 +58,4 @@ export function localMidnight(day: string, zone: string): number {
   // Twice: the first guess may sit on the other side of a transition.
   guess = wall - offsetMinutes(zone, guess) * 60_000
   return guess
-}
-
-export type OffsetSegment = { until: number; offset: number }
-
-const DAY = 86_400_000
-
-/**
- * The offsets of `zone` over [from, to): each segment holds `offset` until the instant
- * `until` (the last one until `to`). Probed a day apart, transitions found to the minute.
- */
-export function offsetSegments(zone: string, from: number, to: number): OffsetSegment[] {
-  const segments: OffsetSegment[] = []
-  let at = from
-  let offset = offsetMinutes(zone, at)
-  while (at < to) {
-    const next = Math.min(at + DAY, to)
-    const nextOffset = offsetMinutes(zone, next)
-    if (nextOffset !== offset) {
-      // Transitions fall on whole minutes: search minute numbers.
-      let lo = Math.floor(at / 60_000)
-      let hi = Math.ceil(next / 60_000)
-      while (hi - lo > 1) {
-        const mid = Math.floor((lo + hi) / 2)
-        if (offsetMinutes(zone, mid * 60_000) === offset) lo = mid
-        else hi = mid
-      }
-      segments.push({ until: hi * 60_000, offset })
-      offset = nextOffset
-    }
-    at = next
-  }
-  segments.push({ until: to, offset })
-  return segments
 }

@@ -327,6 +327,8 @@ describe('GET /v1/usage', () => {
     const expected = new Map<string, number>()
     for (const at of stamps) expected.set(local(at), (expected.get(local(at)) ?? 0) + 1)
     expect(usage.rows.map((r) => [r.day, r.turns])).toEqual([...expected])
+    // Both sessions span several days: each day counts them, the totals once.
+    expect(usage.totals).toMatchObject({ turns: 5, tokens_in: 5, sessions: 2 })
     expect(usage.rows.map((r) => r.day)).toEqual([
       '2026-10-24',
       '2026-10-25',

@@ -149,6 +149,7 @@ describe('the read indexes migration', () => {
       )
       expect(indexes.rows.map((r) => r.name)).toEqual([
         'sessions_owner_activity_idx',
+        'turns_owner_time_idx',
         'turns_session_order_idx',
       ])
       const plan = await client.execute(
