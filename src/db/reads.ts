@@ -272,24 +272,22 @@ export class ReadStore {
     return row?.first == null || row.last == null ? undefined : { first: row.first, last: row.last }
   }
 
-  /** The first and last turn timestamps of `owner` within [from, to), if any. */
+  /**
+   * The first and last turn timestamps of `owner` within [from, to), if any: two seeks of the
+   * time index (one min() and max() together would scan the range).
+   */
   async turnRange(
     owner: string,
     from: string | undefined,
     to: string | undefined,
   ): Promise<{ first: string; last: string } | undefined> {
-    const where = and(
-      eq(turns.owner, owner),
-      from === undefined ? undefined : gte(turns.timestamp, from),
-      to === undefined ? undefined : lt(turns.timestamp, to),
+    const where = sql`owner = ${owner}
+      ${from === undefined ? sql`` : sql`and timestamp >= ${from}`}
+      ${to === undefined ? sql`` : sql`and timestamp < ${to}`}`
+    const rows = await this.#db.all<{ first: string | null; last: string | null }>(
+      sql`select (select timestamp from turns where ${where} order by timestamp limit 1) as first,
+        (select timestamp from turns where ${where} order by timestamp desc limit 1) as last`,
     )
-    const rows = await this.#db
-      .select({
-        first: sql<string | null>`min(${turns.timestamp})`,
-        last: sql<string | null>`max(${turns.timestamp})`,
-      })
-      .from(turns)
-      .where(where)
     const row = rows[0]
     return row?.first == null || row.last == null ? undefined : { first: row.first, last: row.last }
   }
