@@ -9,7 +9,7 @@ import { createVerifier } from './auth/jwt'
 import { parseConfig } from './config'
 import { fetchWithDeadline } from './db/client'
 import { ReadStore } from './db/reads'
-import { TurnStore } from './db/turns'
+import { TurnStore } from './db/store'
 import { ApiError, problemResponse } from './errors'
 
 type Handler = (request: Request) => Response | Promise<Response>

@@ -7,65 +7,18 @@ import type { Client } from '@libsql/client'
 import { and, asc, desc, eq, gte, lt, type SQL, sql } from 'drizzle-orm'
 import type { LibSQLDatabase } from 'drizzle-orm/libsql'
 import { drizzle } from 'drizzle-orm/libsql/web'
+import type {
+  Reads,
+  SessionFilter,
+  SessionKey,
+  SessionOut,
+  Totals,
+  TurnOut,
+  TurnPage,
+  UsageBucket,
+  UsageKey,
+} from '../types'
 import { sessions, turns } from './schema'
-
-export type SessionKey = { tool: string; host: string; sessionId: string }
-
-export type SessionOut = {
-  tool: string
-  host: string
-  session_id: string
-  started_at: string
-  ended_at: string
-  working_dir: string | null
-  source_file: string | null
-  metadata: Record<string, unknown> | null
-  turns: number
-  tokens_in: number
-  tokens_out: number
-  cost_usd: number
-  models: string[]
-}
-
-export type TurnOut = {
-  turn_id: string
-  seq: number
-  role: string
-  timestamp: string
-  content: string | null
-  model: string | null
-  tokens_in: number | null
-  tokens_out: number | null
-  cost_usd: number | null
-  tool_calls: unknown
-  metadata: Record<string, unknown> | null
-}
-
-export type SessionFilter = {
-  tool?: string
-  host?: string
-  /** Stored-form instants: sessions overlapping [since, until). */
-  since?: string
-  until?: string
-  q?: string
-  after?: { endedAt: string; tool: string; host: string; sessionId: string }
-  limit: number
-}
-
-export type TurnPage = {
-  after?: { seq: number; timestamp: string; turnId: string }
-  limit: number
-}
-
-export type UsageKey = 'day' | 'model' | 'tool' | 'host'
-
-export type Totals = {
-  turns: number
-  tokens_in: number
-  tokens_out: number
-  cost_usd: number
-  sessions: number
-}
 
 const json = <T>(text: unknown): T | null =>
   typeof text === 'string' ? (JSON.parse(text) as T) : null
@@ -137,7 +90,7 @@ const sessionKeyIs = (owner: string, key: SessionKey) =>
     eq(sessions.sessionId, key.sessionId),
   )
 
-export class ReadStore {
+export class ReadStore implements Reads {
   readonly #db: LibSQLDatabase
 
   constructor(client: Client) {
@@ -259,19 +212,6 @@ export class ReadStore {
     }
   }
 
-  /** The earliest `started_at` and latest `ended_at` of `owner`'s sessions, if any. */
-  async activityRange(owner: string): Promise<{ first: string; last: string } | undefined> {
-    const rows = await this.#db
-      .select({
-        first: sql<string | null>`min(${sessions.startedAt})`,
-        last: sql<string | null>`max(${sessions.endedAt})`,
-      })
-      .from(sessions)
-      .where(eq(sessions.owner, owner))
-    const row = rows[0]
-    return row?.first == null || row.last == null ? undefined : { first: row.first, last: row.last }
-  }
-
   /**
    * The first and last turn timestamps of `owner` within [from, to), if any: two seeks of the
    * time index (one min() and max() together would scan the range).
@@ -333,6 +273,3 @@ export class ReadStore {
 }
 
 const keyColumns = { model: 'model', tool: 'tool', host: 'host' } as const
-
-/** A range of stored-form timestamps, [from, to). */
-export type UsageBucket = { from: string; to: string }

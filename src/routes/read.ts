@@ -1,7 +1,6 @@
 /** What the read routes share: database failures as 503s, and ETags on detail answers. */
 import type { Context } from 'hono'
-import { ApiError } from '../errors'
-import { RETRY_AFTER_SECONDS } from '../ingest/pipeline'
+import { ApiError, RETRY_AFTER_SECONDS } from '../errors'
 import type { AppEnv } from '../types'
 
 /** A read that fails in the database is the same 503 problem ingest answers, with Retry-After. */

@@ -1,8 +1,6 @@
 /** `GET /v1/sessions`, one session, and its turns: owner-scoped, keyset-paginated. */
 import { Hono } from 'hono'
-import type { AppDeps } from '../app'
 import { requireOwner } from '../auth/middleware'
-import type { SessionKey } from '../db/reads'
 import { ApiError } from '../errors'
 import {
   decodeSessionsCursor,
@@ -18,7 +16,7 @@ import {
   sessionsQuery,
   turnsQuery,
 } from '../read/query'
-import type { AppEnv } from '../types'
+import type { AppDeps, AppEnv, SessionKey } from '../types'
 import { reading, withETag } from './read'
 
 /** One body for a missing session and another owner's: nothing tells that one exists. */

@@ -1,11 +1,9 @@
 /** `GET /v1/usage`: the owner's totals grouped by day, model, tool or host over [from, to). */
 import { Hono } from 'hono'
-import type { AppDeps } from '../app'
 import { requireOwner } from '../auth/middleware'
-import type { Totals, UsageBucket } from '../db/reads'
 import { invalidQuery, parseQuery, type UsageKey, usageQuery } from '../read/query'
 import { localMidnight } from '../read/zone'
-import type { AppEnv } from '../types'
+import type { AppDeps, AppEnv, Totals, UsageBucket } from '../types'
 import { reading } from './read'
 
 /** Day buckets asked for at once, at most (about a century). */

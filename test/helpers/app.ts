@@ -5,9 +5,10 @@
  */
 import { createApp } from '../../src/app'
 import { createVerifier } from '../../src/auth/jwt'
-import { defaultLimits, type IngestLimits } from '../../src/config'
+import { defaultLimits } from '../../src/config'
 import { ReadStore } from '../../src/db/reads'
-import { TurnStore } from '../../src/db/turns'
+import { TurnStore } from '../../src/db/store'
+import type { IngestLimits } from '../../src/types'
 import type { TestDatabase } from './db'
 import { SECRET, signToken } from './keys'
 
