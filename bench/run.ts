@@ -9,6 +9,7 @@
  *   latency.ts  p50/p99 of 1-line and 100-line requests;
  *   memory.ts   peak RSS while a 100 MB and a 1 GB body stream in;
  *   worker.ts   wrangler dev against sqld, next to raw client.batch over HTTP;
+ *   read.ts     the read API on a cached corpus of 1,000,000 turns;
  *   push.ts     `tributary push` of a generated Claude Code history, next to raw gzip POSTs of
  *               the same lines (opt-in: BENCH_PHASES=push; BENCH_PUSH_MB, BENCH_PUSH_ROUNDS).
  */
@@ -16,6 +17,7 @@ import { latency } from './phases/latency'
 import { memory } from './phases/memory'
 import { type ParseRuns, parseFigure, parseInChild } from './phases/parse'
 import { pushPhase } from './phases/push'
+import { readPhase } from './phases/read'
 import { limitAndNodeRounds } from './phases/rounds'
 import { worker } from './phases/worker'
 import { prepare } from './prepare'
@@ -84,6 +86,11 @@ async function main() {
         note: "ratio per round (raw seconds / push seconds); peakRssMb is the push client's",
       })
     })
+  }
+  if (settings.phases.has('read')) {
+    log('read (sessions, turns, usage on a cached corpus)…')
+    collectGarbage()
+    await phase('read', readPhase)
   }
   await stopAll()
 
