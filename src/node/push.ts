@@ -55,6 +55,11 @@ export async function main(
     return 0
   }
   const stderr = process.stderr
+  // `tributary push --dry-run | head`: a reader that stops reading ends the run quietly.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0)
+    throw error
+  })
   try {
     const token = (values.token ?? env.TRIBUTARY_TOKEN)?.trim() || undefined
     if (token === undefined && values['dry-run'] !== true) {

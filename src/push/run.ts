@@ -153,7 +153,7 @@ export async function push(options: PushOptions): Promise<PushSummary> {
   }
 
   /** Read one file from its resume point; false when interrupted. */
-  const readFile = async (path: string, identity: FileIdentity, point: ResumePoint) => {
+  const readOne = async (path: string, identity: FileIdentity, point: ResumePoint) => {
     const format = detectSourceFormat(await firstLines(path))
     if (format === null) {
       if (!summary.filesUnrecognized.includes(path)) {
@@ -253,7 +253,7 @@ export async function push(options: PushOptions): Promise<PushSummary> {
     try {
       for (const { path, identity, point } of plan) {
         if (signal.aborted) return false
-        if (!(await readFile(path, identity, point))) return false
+        if (!(await readOne(path, identity, point))) return false
       }
       return true
     } catch (error) {
