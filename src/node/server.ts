@@ -11,6 +11,7 @@ import { createApp } from '../app'
 import { createVerifier } from '../auth/jwt'
 import type { Config } from '../config'
 import { toDatabaseError } from '../db/errors'
+import { fileDatabasePath } from '../db/file-url'
 import {
   pushSessionFields,
   recordsFromTurnArgs,
@@ -112,7 +113,6 @@ const HANDOVER_ROWS = 64
  * once its group is handed on, nothing of a line stays on this thread but its number (in the
  * pipeline), so nothing of it lives long enough to be promoted to V8's old generation (README,
  * Performance).
- * `ping` stays on this thread's client, so readiness never waits behind writes.
  */
 function threadedStore(store: TurnStore, writer: WriterThread) {
   const begin = (owner: string): ChunkDraft => {
@@ -147,7 +147,8 @@ function threadedStore(store: TurnStore, writer: WriterThread) {
       discard: () => writer.drop(batch),
     }
   }
-  return { begin, ping: () => store.ping() }
+  // Readiness asks both connections: the one migrations ran on, and the one that writes.
+  return { begin, ping: () => Promise.all([store.ping(), writer.ping()]).then(() => undefined) }
 }
 
 /** What the thread hands back with a failed batch: its turn rows and their lines' session fields. */
@@ -220,6 +221,16 @@ parentPort.on('message', (request) => {
     batches.delete(request.id)
     return
   }
+  if (request.op === 'ping') {
+    try {
+      db.prepare('select 1').get()
+      parentPort.postMessage({ id: request.id, ok: true })
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error)
+      parentPort.postMessage({ id: request.id, ok: false, error: { message }, rows: [], fields: [] })
+    }
+    return
+  }
   const b = batches.get(request.id)
   batches.delete(request.id)
   try {
@@ -268,7 +279,7 @@ export class WriterThread {
   >()
 
   constructor(url: string) {
-    this.#path = url.slice('file:'.length).split('?')[0] ?? ''
+    this.#path = fileDatabasePath(url)
     // The native driver under @libsql/client (better-sqlite3's API); the thread requires it.
     this.#driver = createRequire(import.meta.url).resolve('libsql')
   }
@@ -300,19 +311,24 @@ export class WriterThread {
    * `rows`, the args of its turn upserts, and `fields`, the session fields handed with them, in
    * order.
    */
-  run(batch: Batch): Promise<void> {
+  run(batch: Batch, op: 'run' | 'ping' = 'run'): Promise<void> {
     const worker = this.#live(batch)
     if (worker === undefined) {
       return Promise.reject(new Error('the writer thread closed or restarted; the batch is lost'))
     }
     return new Promise<void>((resolve, reject) => {
       this.#pending.set(batch.id, { worker, resolve, reject })
-      worker.postMessage({ op: 'run', id: batch.id })
+      worker.postMessage({ op, id: batch.id })
     })
   }
 
   drop(batch: Batch): void {
     this.#post(batch, { op: 'drop', id: batch.id })
+  }
+
+  /** `select 1` on the thread's own connection, after the batches already sent to it. */
+  ping(): Promise<void> {
+    return this.run(this.open(), 'ping')
   }
 
   /** The thread `batch` lives on, while it still runs. */
