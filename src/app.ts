@@ -25,6 +25,8 @@ export type AppDeps = {
   readBody?: (c: Context<AppEnv>, encoding: ContentEncoding) => BodyReader | null
   /** Runs after each chunk commit (the Node entry yields to the event loop there). */
   afterCommit?: () => Promise<void>
+  /** Aborted when the server shuts down: ingests in flight stop reading and answer 503. */
+  shutdown?: AbortSignal
   /** Where unexpected errors are reported; console.error by default. */
   log?: (message: string, error: unknown) => void
 }

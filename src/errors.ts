@@ -10,6 +10,7 @@ export const problemCodes = {
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method Not Allowed' },
   BODY_TIMEOUT: { status: 408, title: 'Request body timed out' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large' },
+  TOO_MANY_REQUESTS: { status: 429, title: 'Too many ingests for this owner' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   BAD_ENCODING: { status: 400, title: 'Bad content encoding' },
   BODY_INCOMPLETE: { status: 400, title: 'Request body incomplete' },
@@ -17,6 +18,8 @@ export const problemCodes = {
   INTERNAL: { status: 500, title: 'Internal error' },
   DATABASE_UNAVAILABLE: { status: 503, title: 'Database unavailable' },
   AUTH_UNAVAILABLE: { status: 503, title: 'Key source unavailable' },
+  OVERLOADED: { status: 503, title: 'Too many ingests in flight' },
+  SHUTTING_DOWN: { status: 503, title: 'Server shutting down' },
 } as const satisfies Record<string, { status: number; title: string }>
 
 export type ProblemCode = keyof typeof problemCodes

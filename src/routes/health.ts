@@ -2,7 +2,6 @@
 import { Hono } from 'hono'
 import type { AppDeps } from '../app'
 import { ApiError } from '../errors'
-import { RETRY_AFTER_SECONDS } from '../ingest/pipeline'
 import type { AppEnv } from '../types'
 
 export function healthRoutes(deps: AppDeps) {
@@ -16,7 +15,7 @@ export function healthRoutes(deps: AppDeps) {
           await deps.store.ping()
         } catch (cause) {
           throw new ApiError('DATABASE_UNAVAILABLE', 'The database did not answer.', {
-            headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) },
+            headers: { 'Retry-After': String(deps.limits.retryAfterS) },
             cause,
           })
         }

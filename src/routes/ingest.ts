@@ -7,6 +7,7 @@ import { type ContentEncoding, openBody } from '../ingest/body'
 import { ingest } from '../ingest/pipeline'
 import { summaryStatus } from '../ingest/summary'
 import type { AppEnv } from '../types'
+import { admitIngest } from './admission'
 
 export const NDJSON_MEDIA_TYPES = [
   'application/x-ndjson',
@@ -58,7 +59,8 @@ const webBody = (c: Context<AppEnv>, encoding: ContentEncoding) => {
 
 export function ingestRoutes(deps: AppDeps) {
   const { limits, readBody = webBody } = deps
-  return new Hono<AppEnv>().post('/', requireOwner(deps.verify), async (c) => {
+  const admit = admitIngest(limits, deps.shutdown)
+  return new Hono<AppEnv>().post('/', requireOwner(deps.verify), admit, async (c) => {
     checkContentType(c.req.header('content-type'))
     const encoding = checkContentEncoding(c.req.header('content-encoding'))
     const declared = c.req.header('content-length')
@@ -78,6 +80,7 @@ export function ingestRoutes(deps: AppDeps) {
       store: deps.store,
       limits,
       ...(deps.afterCommit === undefined ? {} : { afterCommit: deps.afterCommit }),
+      ...(deps.shutdown === undefined ? {} : { signal: deps.shutdown }),
     })
     return c.json(summary, summaryStatus(summary))
   })
