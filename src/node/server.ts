@@ -19,6 +19,7 @@ import {
   TurnStore,
   type Upsert,
 } from '../db/turns'
+import { ApiError, problemResponse } from '../errors'
 import type { ChunkDraft } from '../ingest/pipeline'
 import { nodeBody } from './body'
 import { BUSY_TIMEOUT_MS, openNodeDatabase } from './database'
@@ -31,6 +32,11 @@ export type NodeServer = {
   url: string
   port: number
   close(): Promise<void>
+  /**
+   * Graceful stop (SIGTERM/SIGINT): stop accepting, let requests in flight finish for up to
+   * `graceMs`, then stop the rest (a 503 with `committed`), drain the writer, close the database.
+   */
+  shutdown(graceMs: number): Promise<void>
 }
 
 /** Open the database, apply pending migrations, and listen on `hostname:port` (0 = any free). */
@@ -49,17 +55,21 @@ export async function startNodeServer(
   const writer = config.libsqlUrl.startsWith('file:')
     ? new WriterThread(config.libsqlUrl)
     : undefined
+  const stopping = new AbortController()
   const app = createApp({
+    shutdown: stopping.signal,
     limits: config.ingest,
     store: writer === undefined ? turnStore : threadedStore(turnStore, writer),
-    verify: createVerifier(config.auth),
+    verify: createVerifier(config.auth, { retryAfterS: config.ingest.retryAfterS }),
     readBody: (c, encoding) => nodeBody((c.env as HttpBindings).incoming, encoding),
     ...(writer === undefined ? { afterCommit: yieldToEventLoop } : {}),
     ...(options.log === undefined ? {} : { log: options.log }),
   })
-  const hostname = options.hostname ?? '127.0.0.1'
+  const hostname = options.hostname ?? config.server.host
+  const drain = new Drain()
   const server = serve({
-    fetch: app.fetch,
+    fetch: (request, env) =>
+      drain.closing ? drain.refuse(config.ingest.retryAfterS) : app.fetch(request, env),
     hostname,
     port: options.port,
     // No cap on a whole request: a long stream that keeps delivering is welcome, and a stalled
@@ -76,10 +86,31 @@ export async function startNodeServer(
     client.close()
     throw error
   }
+  server.on('request', (_request, response) => drain.track(response))
   const { port } = server.address() as AddressInfo
+  const closeDatabase = async () => {
+    await writer?.close()
+    client.close()
+  }
   return {
-    url: `http://${hostname}:${port}`,
+    url: `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`,
     port,
+    shutdown: async (graceMs) => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      drain.closing = true
+      const http = server as unknown as {
+        closeIdleConnections(): void
+        closeAllConnections(): void
+      }
+      http.closeIdleConnections()
+      if (!(await drain.idle(graceMs))) {
+        stopping.abort()
+        await drain.idle()
+      }
+      http.closeAllConnections()
+      await closed
+      await closeDatabase()
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => {
@@ -91,6 +122,42 @@ export async function startNodeServer(
         // Keep-alive sockets would hold close() open; the tests and Ctrl-C want it now.
         ;(server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.()
       }),
+  }
+}
+
+/** Responses not yet finished, so a shutdown knows when the requests in flight are answered. */
+class Drain {
+  closing = false
+  #open = 0
+  #waiters: Array<() => void> = []
+
+  track(response: NodeJS.EventEmitter & { setHeader(name: string, value: string): unknown }) {
+    this.#open++
+    response.once('close', () => {
+      this.#open--
+      if (this.#open === 0) for (const wake of this.#waiters.splice(0)) wake()
+    })
+  }
+
+  /** True once nothing is in flight; false when `ms` passed first. */
+  idle(ms = Number.POSITIVE_INFINITY): Promise<boolean> {
+    if (this.#open === 0) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = Number.isFinite(ms) ? setTimeout(() => resolve(false), ms) : undefined
+      this.#waiters.push(() => {
+        clearTimeout(timer)
+        resolve(true)
+      })
+    })
+  }
+
+  /** A request that arrived on an open connection after the shutdown began. */
+  refuse(retryAfterS: number): Response {
+    return problemResponse(
+      new ApiError('SHUTTING_DOWN', 'The server is shutting down; send this request again.', {
+        headers: { 'Retry-After': String(retryAfterS), Connection: 'close' },
+      }),
+    )
   }
 }
 
