@@ -4,9 +4,11 @@
  * CONFIG_INVALID naming the variable, never its value.
  */
 import * as v from 'valibot'
-import { DEFAULT_LIBSQL_TIMEOUT_MS } from './db/client'
-import { fileDatabasePath } from './db/file-url'
-import { ApiError } from './errors'
+import { ApiError, RETRY_AFTER_SECONDS } from './errors'
+import type { IngestLimits } from './types'
+
+/** Default of LIBSQL_TIMEOUT_MS: a 4 MiB chunk commits in well under a second on a healthy server. */
+export const DEFAULT_LIBSQL_TIMEOUT_MS = 10_000
 
 export type JwtAlgorithm =
   | 'HS256'
@@ -53,24 +55,6 @@ export type AuthConfig = {
   clockToleranceS: number
 }
 
-export type IngestLimits = {
-  chunkLines: number
-  chunkBytes: number
-  maxBodyBytes: number
-  maxLineBytes: number
-  maxErrors: number
-  idleTimeoutMs: number
-  /** Commits (transactions, splits included) one request may make; 0 = no limit. */
-  maxChunks: number
-  /** Deadline of a whole request's body, besides the idle window. */
-  requestTimeoutMs: number
-  /** Ingests in flight in this process (isolate), and per owner; beyond, 503 / 429. */
-  maxConcurrent: number
-  maxConcurrentPerOwner: number
-  /** `Retry-After` of every 503 and 429. */
-  retryAfterS: number
-}
-
 export type Config = {
   libsqlUrl: string
   libsqlAuthToken: string | undefined
@@ -93,7 +77,7 @@ export const defaultLimits: IngestLimits = {
   requestTimeoutMs: 600_000,
   maxConcurrent: 32,
   maxConcurrentPerOwner: 8,
-  retryAfterS: 5,
+  retryAfterS: RETRY_AFTER_SECONDS,
 }
 
 /**
@@ -370,4 +354,36 @@ function databaseConfig(e: Env, fallback: ConfigDefaults): DatabaseConfig {
     libsqlAuthToken: e.LIBSQL_AUTH_TOKEN,
     libsqlTimeoutMs: e.LIBSQL_TIMEOUT_MS ?? DEFAULT_LIBSQL_TIMEOUT_MS,
   }
+}
+
+/**
+ * A `file:` LIBSQL_URL as the one path of its database file, the way @libsql/client reads it:
+ * percent-escapes decoded, `file://localhost/` the same as `file:///`, the query dropped. Every
+ * side that opens the file (migrations, readiness, the writer thread) takes its path from here,
+ * so they all open the same database.
+ */
+/**
+ * The path `url` (a `file:` URL) names: absolute, or relative to the working directory. Throws
+ * on `:memory:` (each connection would get an empty database of its own), a host other than
+ * localhost, an empty path or a bad escape.
+ */
+export function fileDatabasePath(url: string): string {
+  if (!url.startsWith('file:')) throw new Error('not a file: URL')
+  let rest = url.slice('file:'.length)
+  const query = rest.search(/[?#]/)
+  if (query !== -1) rest = rest.slice(0, query)
+  if (rest.startsWith('//')) {
+    const slash = rest.indexOf('/', 2)
+    const host = rest.slice(2, slash === -1 ? rest.length : slash)
+    if (host !== '' && host.toLowerCase() !== 'localhost') {
+      throw new Error('a file: URL may name no host but localhost')
+    }
+    rest = slash === -1 ? '' : rest.slice(slash)
+  }
+  const path = decodeURIComponent(rest)
+  if (path === '' || path.includes('\0')) throw new Error('a file: URL must name a file')
+  if (path === ':memory:' || path.startsWith(':memory:')) {
+    throw new Error('an in-memory database is not one database across connections')
+  }
+  return path
 }

@@ -2,7 +2,10 @@
  * Whole-request failures. Every one leaves the app through `toProblem()` as RFC 7807
  * `application/problem+json`; per-line problems are data in the summary, never an ApiError.
  */
-import type { Summary } from './ingest/summary'
+import type { Summary } from './types'
+
+/** Default of RETRY_AFTER_S; answers take theirs from `limits.retryAfterS`, the one setting. */
+export const RETRY_AFTER_SECONDS = 5
 
 export const problemCodes = {
   UNAUTHORIZED: { status: 401, title: 'Unauthorized' },

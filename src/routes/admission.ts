@@ -5,9 +5,8 @@
  * Once the server is shutting down, new ingests get 503 SHUTTING_DOWN.
  */
 import type { MiddlewareHandler } from 'hono'
-import type { IngestLimits } from '../config'
 import { ApiError } from '../errors'
-import type { AppEnv } from '../types'
+import type { AppEnv, IngestLimits } from '../types'
 
 /**
  * @example

@@ -1,8 +1,7 @@
-/** Liveness and readiness (SPEC §6). */
+/** Liveness and readiness. */
 import { Hono } from 'hono'
-import type { AppDeps } from '../app'
 import { ApiError } from '../errors'
-import type { AppEnv } from '../types'
+import type { AppDeps, AppEnv } from '../types'
 
 export function healthRoutes(deps: AppDeps) {
   return (

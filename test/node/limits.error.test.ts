@@ -71,23 +71,27 @@ describe('INGEST_MAX_CHUNKS: transactions per request', () => {
     )
   })
 
-  it('counts the retries of a split chunk too (each one is a subrequest on Workers)', async () => {
-    const { app } = testApp(db, { chunkLines: 4, maxChunks: 3 })
-    const owner = freshOwner('split')
-    // One refused line in a chunk of 4: the chunk, then its halves, then a quarter: 4 tries.
+  it('counts chunk writes: a chunk with a refused line is one write, its line rejected', async () => {
+    const { app } = testApp(db, { chunkLines: 2, maxChunks: 2 })
+    const owner = freshOwner('refused')
     const lines = [
       wireTurn(),
-      wireTurn(),
-      wireTurn(),
       wireTurn({ content: 'refused-here' }),
+      wireTurn(),
+      wireTurn(),
       wireTurn(),
     ]
     const res = await post(app, owner, ndjson(lines))
     expect(res.status).toBe(413)
-    const body = (await res.json()) as Problem
-    expect(body.committed.accepted).toBe(2)
-    expect(body.detail).toContain('from line 3')
-    expect(await turnsOf(db.client, owner)).toHaveLength(2)
+    const body = (await res.json()) as Problem & {
+      committed: { errors: Array<{ line: number; code: string }> }
+    }
+    expect(body.committed).toMatchObject({ accepted: 3, rejected: 1 })
+    expect(body.committed.errors).toEqual([
+      expect.objectContaining({ line: 2, code: 'DB_CONSTRAINT' }),
+    ])
+    expect(body.detail).toContain('from line 5')
+    expect(await turnsOf(db.client, owner)).toHaveLength(3)
   })
 
   it('a body within the budget is answered as usual; 0 means no limit', async () => {

@@ -71,7 +71,7 @@ describe('SIGTERM mid-body', () => {
       expect(res.body).toMatchObject({ code: 'SHUTTING_DOWN', status: 503 })
       const committed = res.body.committed as { accepted: number; chunks: number }
       expect(committed.accepted).toBeGreaterThanOrEqual(4)
-      expect(await child.exited).toBe(0)
+      expect(await child.exited, child.output()).toBe(0)
       expect(await rowsOf(child.databaseUrl, owner)).toBe(committed.accepted)
     } finally {
       clearInterval(trickle)
@@ -94,16 +94,17 @@ describe('SIGTERM mid-body', () => {
     const res = await answer
     expect(res.status).toBe(200)
     expect(res.body).toMatchObject({ accepted: 7, rejected: 0 })
-    expect(await child.exited).toBe(0)
+    expect(await child.exited, child.output()).toBe(0)
     expect(await rowsOf(child.databaseUrl, owner)).toBe(7)
   })
 
   it('exits 0 at once when nothing is in flight', async () => {
     const child = await spawnServer({ SHUTDOWN_GRACE_MS: '60000' })
     children.push(child)
+    expect((await getStatus(`${child.url}/healthz`)).status).toBe(200)
     const started = performance.now()
     child.kill('SIGINT')
-    expect(await child.exited).toBe(0)
+    expect(await child.exited, child.output()).toBe(0)
     expect(performance.now() - started).toBeLessThan(10_000)
   })
 })
