@@ -135,6 +135,8 @@ export type AppDeps = {
   afterCommit?: () => Promise<void>
   /** Aborted when the server shuts down: ingests in flight stop reading and answer 503. */
   shutdown?: AbortSignal
+  /** Where ordinary client mistakes are noted (a client gone mid-body); console.info by default. */
+  info?: (message: string) => void
   /** Where unexpected errors are reported; console.error by default. */
   log?: (message: string, error: unknown) => void
 }

@@ -32,7 +32,12 @@ export type NodeServer = {
 /** Open the database, apply pending migrations, and listen on `hostname:port` (0 = any free). */
 export async function startNodeServer(
   config: Config,
-  options: { port: number; hostname?: string; log?: (message: string, error: unknown) => void },
+  options: {
+    port: number
+    hostname?: string
+    log?: (message: string, error: unknown) => void
+    info?: (message: string) => void
+  },
 ): Promise<NodeServer> {
   const client = await openNodeDatabase(
     config.libsqlUrl,
@@ -70,6 +75,7 @@ export async function startNodeServer(
     readBody: (c, encoding) => nodeBody((c.env as HttpBindings).incoming, encoding),
     ...(writer === undefined ? { afterCommit: yieldToEventLoop } : {}),
     ...(options.log === undefined ? {} : { log: options.log }),
+    ...(options.info === undefined ? {} : { info: options.info }),
   })
   const hostname = options.hostname ?? config.server.host
   const drain = new Drain()

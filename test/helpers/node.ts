@@ -128,7 +128,7 @@ export async function startStack(
     }
     const url = sqld?.url ?? `file:${join(dataDir, 'tributary.db')}`
     const config = parseConfig({ LIBSQL_URL: url, JWT_SECRET: SECRET, ...options.env })
-    server = await startNodeServer(config, { port: 0, log: () => {} })
+    server = await startNodeServer(config, { port: 0, log: () => {}, info: () => {} })
     reader = await openNodeDatabase(url)
     const stack: Stack = {
       server,

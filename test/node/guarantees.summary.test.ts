@@ -221,6 +221,7 @@ async function runCase(
     store: target.store,
     verify: createVerifier(authConfig({ JWT_SECRET: SECRET })),
     log: () => {},
+    info: () => {},
   })
   const res = await post(
     app,

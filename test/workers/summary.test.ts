@@ -145,7 +145,7 @@ async function runCase(
     }
   }
   // The app as the Worker builds it, with a real signed token.
-  const app = createApp({ limits, store, verify, log: () => {} })
+  const app = createApp({ limits, store, verify, log: () => {}, info: () => {} })
   const token = await new SignJWT({})
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(owner)
