@@ -8,6 +8,7 @@ import { createApp } from './app'
 import { createVerifier } from './auth/jwt'
 import { parseConfig, WORKERS_MAX_CHUNKS } from './config'
 import { fetchWithDeadline } from './db/client'
+import { ReadStore } from './db/reads'
 import { TurnStore } from './db/store'
 import { ApiError, problemResponse } from './errors'
 
@@ -35,6 +36,7 @@ function build(env: Record<string, unknown>): Handler {
     const app = createApp({
       limits: config.ingest,
       store: new TurnStore(client),
+      reads: new ReadStore(client),
       verify: createVerifier(config.auth, { retryAfterS: config.ingest.retryAfterS }),
     })
     return (request) => app.fetch(request)

@@ -7,6 +7,7 @@ import { type HttpBindings, serve } from '@hono/node-server'
 import { createApp } from '../app'
 import { createVerifier } from '../auth/jwt'
 import type { Config } from '../config'
+import { ReadStore } from '../db/reads'
 import { TurnStore } from '../db/store'
 import { ApiError, problemResponse } from '../errors'
 import { nodeBody } from './body'
@@ -72,6 +73,7 @@ export async function startNodeServer(
             },
           },
     verify: createVerifier(config.auth, { retryAfterS: config.ingest.retryAfterS }),
+    reads: new ReadStore(client),
     readBody: (c, encoding) => nodeBody((c.env as HttpBindings).incoming, encoding),
     ...(writer === undefined ? { afterCommit: yieldToEventLoop } : {}),
     ...(options.log === undefined ? {} : { log: options.log }),

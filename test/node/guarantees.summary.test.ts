@@ -25,6 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApp } from '../../src/app'
 import { createVerifier } from '../../src/auth/jwt'
 import { defaultLimits } from '../../src/config'
+import { ReadStore } from '../../src/db/reads'
 import { TurnStore } from '../../src/db/store'
 import { ApiError } from '../../src/errors'
 import { openBody } from '../../src/ingest/body'
@@ -219,6 +220,7 @@ async function runCase(
   const app = createApp({
     limits,
     store: target.store,
+    reads: new ReadStore(target.reader),
     verify: createVerifier(authConfig({ JWT_SECRET: SECRET })),
     log: () => {},
     info: () => {},

@@ -15,6 +15,7 @@ import { createApp } from '../../src/app'
 import { createVerifier } from '../../src/auth/jwt'
 import { defaultLimits } from '../../src/config'
 import { fetchWithDeadline } from '../../src/db/client'
+import { ReadStore } from '../../src/db/reads'
 import { TurnStore } from '../../src/db/store'
 import { ApiError } from '../../src/errors'
 import { openBody } from '../../src/ingest/body'
@@ -145,7 +146,14 @@ async function runCase(
     }
   }
   // The app as the Worker builds it, with a real signed token.
-  const app = createApp({ limits, store, verify, log: () => {}, info: () => {} })
+  const app = createApp({
+    limits,
+    store,
+    reads: new ReadStore(db),
+    verify,
+    log: () => {},
+    info: () => {},
+  })
   const token = await new SignJWT({})
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(owner)
