@@ -9,8 +9,13 @@ import type { IngestLimits } from './config'
 import { ApiError, problemResponse } from './errors'
 import type { ContentEncoding } from './ingest/body'
 import type { BodyReader, ChunkWriter } from './ingest/pipeline'
+import { observe } from './ops/observe'
+import type { OwnerLimiter } from './ops/rate-limit'
+import { requestId } from './ops/request-id'
+import type { Telemetry } from './ops/telemetry'
 import { healthRoutes } from './routes/health'
 import { ingestRoutes } from './routes/ingest'
+import { type MetricsSource, metricsRoutes } from './routes/metrics'
 import type { AppEnv } from './types'
 
 export type AppDeps = {
@@ -27,6 +32,12 @@ export type AppDeps = {
   afterCommit?: () => Promise<void>
   /** Where unexpected errors are reported; console.error by default. */
   log?: (message: string, error: unknown) => void
+  /** Request and database-failure lines, and metrics; none: not observed. */
+  telemetry?: Telemetry
+  /** The per-owner rate limit of authenticated routes; none: no limit. */
+  limiter?: OwnerLimiter
+  /** `GET /metrics`; none: no such route. */
+  metrics?: MetricsSource
 }
 
 const allowed: Record<string, string> = {
@@ -39,12 +50,8 @@ export function createApp(deps: AppDeps) {
   const log = deps.log ?? ((message, error) => console.error(message, error))
   const app = new Hono<AppEnv>()
 
-  app.use(async function requestId(c, next) {
-    const id = c.req.header('x-request-id')?.slice(0, 128) || crypto.randomUUID()
-    c.set('requestId', id)
-    await next()
-    c.header('x-request-id', id)
-  })
+  app.use(requestId())
+  if (deps.telemetry !== undefined) app.use(observe(deps.telemetry))
 
   // Wrong methods on known paths are answered before authentication.
   app.use(async function methodNotAllowed(c, next) {
@@ -64,16 +71,22 @@ export function createApp(deps: AppDeps) {
 
   app.route('/', healthRoutes(deps))
   app.route('/v1/ingest', ingestRoutes(deps))
+  if (deps.metrics !== undefined) app.route('/metrics', metricsRoutes(deps.metrics))
 
-  app.notFound((c) => problemResponse(new ApiError('NOT_FOUND', `No route for ${c.req.path}.`)))
+  app.notFound((c) =>
+    problemResponse(new ApiError('NOT_FOUND', `No route for ${c.req.path}.`), c.var.requestId),
+  )
   app.onError((error, c) => {
     if (error instanceof ApiError) {
       if (error.status >= 500)
         log(`${error.code} ${c.req.method} ${c.req.path}`, error.cause ?? error)
-      return problemResponse(error)
+      return problemResponse(error, c.var.requestId)
     }
     log(`INTERNAL ${c.req.method} ${c.req.path}`, error)
-    return problemResponse(new ApiError('INTERNAL', 'The request failed unexpectedly.'))
+    return problemResponse(
+      new ApiError('INTERNAL', 'The request failed unexpectedly.'),
+      c.var.requestId,
+    )
   })
   return app
 }

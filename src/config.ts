@@ -68,7 +68,21 @@ export type Config = {
   libsqlTimeoutMs: number
   auth: AuthConfig
   ingest: IngestLimits
+  ops: OpsConfig
 }
+
+/** Logs, metrics and the per-owner rate limit (src/ops). */
+export type OpsConfig = {
+  logLevel: LogLevel
+  logFormat: 'json' | 'pretty'
+  /** Bearer token of `GET /metrics`; unset: no metrics route. */
+  metricsToken: string | undefined
+  /** Requests per owner per period; undefined: no limit. */
+  rateLimit: { requests: number; periodS: number } | undefined
+}
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof logLevels)[number]
 
 export const defaultLimits: IngestLimits = {
   chunkLines: 500,
@@ -193,6 +207,17 @@ const envSchema = v.object({
   INGEST_MAX_LINE_BYTES: integerIn(64, 64 * 1024 * 1024),
   INGEST_MAX_ERRORS: integerIn(0, 10_000),
   INGEST_IDLE_TIMEOUT_MS: integerIn(100, 3_600_000),
+  LOG_LEVEL: v.pipe(
+    raw,
+    v.optional(v.picklist(logLevels, `must be one of ${logLevels.join(', ')}`)),
+  ),
+  LOG_FORMAT: v.pipe(raw, v.optional(v.picklist(['json', 'pretty'], 'must be json or pretty'))),
+  METRICS_TOKEN: v.pipe(
+    raw,
+    v.optional(v.pipe(v.string(), v.minLength(16, 'must be at least 16 characters'))),
+  ),
+  RATE_LIMIT_REQUESTS: integerIn(1, 1_000_000),
+  RATE_LIMIT_PERIOD_S: integerIn(1, 86_400),
 })
 
 export type ConfigDefaults = { LIBSQL_URL?: string }
@@ -273,6 +298,15 @@ export function parseConfig(env: Record<string, unknown>, fallback: ConfigDefaul
       maxLineBytes: e.INGEST_MAX_LINE_BYTES ?? defaultLimits.maxLineBytes,
       maxErrors: e.INGEST_MAX_ERRORS ?? defaultLimits.maxErrors,
       idleTimeoutMs: e.INGEST_IDLE_TIMEOUT_MS ?? defaultLimits.idleTimeoutMs,
+    },
+    ops: {
+      logLevel: e.LOG_LEVEL ?? 'info',
+      logFormat: e.LOG_FORMAT ?? 'json',
+      metricsToken: e.METRICS_TOKEN,
+      rateLimit:
+        e.RATE_LIMIT_REQUESTS === undefined
+          ? undefined
+          : { requests: e.RATE_LIMIT_REQUESTS, periodS: e.RATE_LIMIT_PERIOD_S ?? 60 },
     },
   }
 }

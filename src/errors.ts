@@ -11,6 +11,7 @@ export const problemCodes = {
   BODY_TIMEOUT: { status: 408, title: 'Request body timed out' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  RATE_LIMITED: { status: 429, title: 'Too many requests' },
   BAD_ENCODING: { status: 400, title: 'Bad content encoding' },
   BODY_INCOMPLETE: { status: 400, title: 'Request body incomplete' },
   CONFIG_INVALID: { status: 500, title: 'Worker configuration invalid' },
@@ -31,6 +32,8 @@ export type Problem = {
   status: number
   detail: string
   code: ProblemCode
+  /** The request's `X-Request-Id`, to find its log line. */
+  request_id?: string
   committed?: Summary
 }
 
@@ -67,17 +70,18 @@ export class ApiError extends Error {
   }
 }
 
-export const toProblem = (error: ApiError): Problem => ({
+export const toProblem = (error: ApiError, requestId?: string): Problem => ({
   type: problemType(error.code),
   title: problemCodes[error.code].title,
   status: error.status,
   detail: error.message,
   code: error.code,
+  ...(requestId === undefined ? {} : { request_id: requestId }),
   ...(error.committed === undefined ? {} : { committed: error.committed }),
 })
 
-export const problemResponse = (error: ApiError): Response =>
-  new Response(JSON.stringify(toProblem(error)), {
+export const problemResponse = (error: ApiError, requestId?: string): Response =>
+  new Response(JSON.stringify(toProblem(error, requestId)), {
     status: error.status,
     headers: { 'content-type': 'application/problem+json', ...error.headers },
   })

@@ -10,6 +10,8 @@ import { parseConfig } from './config'
 import { fetchWithDeadline } from './db/client'
 import { TurnStore } from './db/turns'
 import { ApiError, problemResponse } from './errors'
+import { chooseRequestId } from './ops/request-id'
+import { workerOps } from './ops/workers'
 
 type Handler = (request: Request) => Response | Promise<Response>
 
@@ -30,6 +32,7 @@ function build(env: Record<string, unknown>): Handler {
       fetch: fetchWithDeadline(config.libsqlTimeoutMs),
     })
     const app = createApp({
+      ...workerOps(config.ops, env),
       limits: config.ingest,
       store: new TurnStore(client),
       verify: createVerifier(config.auth),
@@ -41,7 +44,12 @@ function build(env: Record<string, unknown>): Handler {
         ? error
         : new ApiError('CONFIG_INVALID', 'Configuration invalid: the worker could not start.')
     console.error(failure.message)
-    return () => problemResponse(failure)
+    return (request) => {
+      const id = chooseRequestId(request.headers.get('x-request-id'))
+      const response = problemResponse(failure, id)
+      response.headers.set('X-Request-Id', id)
+      return response
+    }
   }
 }
 

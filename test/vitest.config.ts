@@ -22,6 +22,11 @@ const unset = Object.fromEntries(
     'INGEST_MAX_ERRORS',
     'INGEST_IDLE_TIMEOUT_MS',
     'LIBSQL_TIMEOUT_MS',
+    'LOG_LEVEL',
+    'LOG_FORMAT',
+    'METRICS_TOKEN',
+    'RATE_LIMIT_REQUESTS',
+    'RATE_LIMIT_PERIOD_S',
   ].map((name) => [name, '']),
 )
 

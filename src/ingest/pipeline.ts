@@ -9,9 +9,10 @@
  * sealed before the one in flight lands; memory stays bounded by two chunks and one line.
  */
 import type { IngestLimits } from '../config'
-import { DatabaseError } from '../db/errors'
+import { DatabaseError, databaseCodeOf } from '../db/errors'
 import type { TurnRecord } from '../db/turns'
 import { ApiError } from '../errors'
+import type { IngestObserver } from '../ops/observer'
 import { type LineEvent, LineSplitter } from './lines'
 import { ErrorList, type Summary } from './summary'
 import { parseTurnLine } from './turn'
@@ -75,6 +76,8 @@ export type IngestOptions = {
    * frees a statement's memory only when the event loop turns (libsql-client-ts#333).
    */
   afterCommit?: () => Promise<void>
+  /** Told of each chunk commit and of the end (logs and metrics); never of single lines. */
+  observer?: IngestObserver
 }
 
 /** The chunk being parsed: its draft (begun at its first valid line) and its lines' numbers. */
@@ -92,7 +95,7 @@ export const RETRY_AFTER_SECONDS = 5
 export const MIN_BYTES_PER_IDLE_WINDOW = 512
 
 export async function ingest(options: IngestOptions): Promise<Summary> {
-  const { owner, store, limits } = options
+  const { owner, store, limits, observer } = options
   const splitter = new LineSplitter(limits.maxLineBytes)
   const errors = new ErrorList(limits.maxErrors)
   let accepted = 0
@@ -121,12 +124,17 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
    * rejected as DB_CONSTRAINT and every other line is still committed, in line order.
    */
   const writeOrSplit = async (chunk: PreparedChunk, lines: number[]): Promise<void> => {
+    const started = performance.now()
     try {
       await chunk.commit()
       accepted += lines.length
       chunks++
+      observer?.chunkCommitted(lines.length, performance.now() - started)
       return
     } catch (error) {
+      if (error instanceof DatabaseError) {
+        observer?.databaseFailed({ kind: error.kind, code: databaseCodeOf(error.cause) })
+      }
       if (!(error instanceof DatabaseError) || error.kind !== 'data') throw error
       if (lines.length === 1) {
         errors.add({ line: lines[0] ?? 0, code: 'DB_CONSTRAINT', message: error.message })
@@ -194,8 +202,21 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
     }
   }
 
+  const finish = (): Summary => {
+    const result = summary()
+    observer?.finished({
+      lines: result.lines,
+      accepted,
+      rejected: result.rejected,
+      bytes,
+      chunks,
+      rejectedByCode: errors.byCode,
+    })
+    return result
+  }
+
   const reader = options.body
-  if (reader === null) return summary()
+  if (reader === null) return finish()
   const idle = new IdleWindow(limits.idleTimeoutMs)
   try {
     for (;;) {
@@ -213,7 +234,7 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
     await handle(splitter.end())
     await submit()
     await settle()
-    return summary()
+    return finish()
   } catch (error) {
     reader.cancel().catch(() => {})
     current.draft?.discard()
@@ -224,7 +245,7 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
     } catch (commitFailure) {
       failure = commitFailure
     }
-    throw toApiError(failure).withCommitted(summary())
+    throw toApiError(failure).withCommitted(finish())
   }
 }
 

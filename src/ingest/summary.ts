@@ -39,6 +39,8 @@ export class ErrorList {
   readonly #max: number
   readonly #errors: LineError[] = []
   #count = 0
+  /** Every rejected line counted by its code (for metrics), listed or not. */
+  readonly byCode: Partial<Record<LineErrorCode, number>> = {}
 
   constructor(max: number) {
     this.#max = max
@@ -50,6 +52,7 @@ export class ErrorList {
 
   add(error: LineError): void {
     this.#count++
+    this.byCode[error.code] = (this.byCode[error.code] ?? 0) + 1
     if (this.#max === 0) return
     const errors = this.#errors
     const last = errors[errors.length - 1]

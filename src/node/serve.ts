@@ -28,8 +28,9 @@ function readEnv() {
 }
 
 const { config, port } = readEnv()
-const server = await startNodeServer(config, { port }).catch((error: NodeJS.ErrnoException) =>
-  fail(error.code === 'EADDRINUSE' ? `port ${port} is in use` : `cannot start: ${error.message}`),
+const server = await startNodeServer(config, { port, logTo: process.stdout }).catch(
+  (error: NodeJS.ErrnoException) =>
+    fail(error.code === 'EADDRINUSE' ? `port ${port} is in use` : `cannot start: ${error.message}`),
 )
 const database = config.libsqlUrl.startsWith('file:')
   ? config.libsqlUrl

@@ -19,6 +19,7 @@ import {
   type Upsert,
 } from '../db/turns'
 import type { ChunkDraft } from '../ingest/pipeline'
+import { nodeOps } from '../ops/node'
 import { nodeBody } from './body'
 import { BUSY_TIMEOUT_MS, openNodeDatabase } from './database'
 import { applyMigrations } from './migrations'
@@ -35,7 +36,13 @@ export type NodeServer = {
 /** Open the database, apply pending migrations, and listen on `hostname:port` (0 = any free). */
 export async function startNodeServer(
   config: Config,
-  options: { port: number; hostname?: string; log?: (message: string, error: unknown) => void },
+  options: {
+    port: number
+    hostname?: string
+    log?: (message: string, error: unknown) => void
+    /** Where request log lines go (stdout for `npm run serve`); none: no lines. */
+    logTo?: NodeJS.WritableStream
+  },
 ): Promise<NodeServer> {
   const client = await openNodeDatabase(
     config.libsqlUrl,
@@ -48,7 +55,12 @@ export async function startNodeServer(
   const writer = config.libsqlUrl.startsWith('file:')
     ? new WriterThread(config.libsqlUrl)
     : undefined
+  const ops = nodeOps(config.ops, {
+    ...(options.logTo === undefined ? {} : { logTo: options.logTo }),
+    queueDepth: () => writer?.depth ?? 0,
+  })
   const app = createApp({
+    ...ops,
     limits: config.ingest,
     store: writer === undefined ? turnStore : threadedStore(turnStore, writer),
     verify: createVerifier(config.auth),
@@ -271,6 +283,11 @@ export class WriterThread {
     this.#path = url.slice('file:'.length).split('?')[0] ?? ''
     // The native driver under @libsql/client (better-sqlite3's API); the thread requires it.
     this.#driver = createRequire(import.meta.url).resolve('libsql')
+  }
+
+  /** Batches sent to run and not yet answered. */
+  get depth(): number {
+    return this.#pending.size
   }
 
   /** A new batch, filled by `append` and `seal`, then written by `run` or let go by `drop`. */

@@ -6,6 +6,7 @@ import { ApiError } from '../errors'
 import { type ContentEncoding, openBody } from '../ingest/body'
 import { ingest } from '../ingest/pipeline'
 import { summaryStatus } from '../ingest/summary'
+import { rateLimit } from '../ops/rate-limit'
 import type { AppEnv } from '../types'
 
 export const NDJSON_MEDIA_TYPES = [
@@ -58,7 +59,8 @@ const webBody = (c: Context<AppEnv>, encoding: ContentEncoding) => {
 
 export function ingestRoutes(deps: AppDeps) {
   const { limits, readBody = webBody } = deps
-  return new Hono<AppEnv>().post('/', requireOwner(deps.verify), async (c) => {
+  const limited = rateLimit(deps.limiter)
+  return new Hono<AppEnv>().post('/', requireOwner(deps.verify), limited, async (c) => {
     checkContentType(c.req.header('content-type'))
     const encoding = checkContentEncoding(c.req.header('content-encoding'))
     const declared = c.req.header('content-length')
@@ -78,7 +80,8 @@ export function ingestRoutes(deps: AppDeps) {
       store: deps.store,
       limits,
       ...(deps.afterCommit === undefined ? {} : { afterCommit: deps.afterCommit }),
+      ...(c.var.observer === undefined ? {} : { observer: c.var.observer }),
     })
-    return c.json(summary, summaryStatus(summary))
+    return c.json({ ...summary, request_id: c.var.requestId }, summaryStatus(summary))
   })
 }

@@ -52,6 +52,7 @@ describe('POST /v1/ingest: the partial-accept summary', () => {
       chunks: 0,
       errors: [],
       errors_truncated: false,
+      request_id: expect.any(String),
     })
     const blank = await post(app, freshOwner(), '\n  \r\n\n')
     expect(blank.status).toBe(200)
