@@ -175,6 +175,8 @@ export type ChildServer = {
   rss(): number
   /** The highest resident memory so far (Linux VmHWM), in bytes; undefined where unknown. */
   peakRss(): number | undefined
+  /** Everything it printed so far, stdout and stderr. */
+  output(): string
   /** SIGTERM, then SIGKILL after 5 s; removes its temporary folder. */
   stop(): Promise<void>
 }
@@ -255,6 +257,7 @@ export async function spawnServer(env: Record<string, string> = {}): Promise<Chi
             .trim(),
         ) * 1024,
       peakRss: () => procStatus(pid, 'VmHWM'),
+      output: () => output,
       stop,
     }
   } catch (error) {
