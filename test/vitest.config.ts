@@ -56,6 +56,8 @@ export default defineConfig({
                 INGEST_CHUNK_LINES: '2',
                 INGEST_MAX_BODY_BYTES: '65536',
               },
+              // A small limiter for test/workers/ops.test.ts (the entry is handed it as RATE_LIMITER).
+              ratelimits: { RATE_LIMITER_TEST: { simple: { limit: 3, period: 60 } } },
             },
           })),
         ],

@@ -30,6 +30,7 @@ export function pinoLog(options: {
       // Each line carries its own `time` (when it was answered), ISO 8601.
       timestamp: false,
       messageKey: 'msg',
+      formatters: { level: (label) => ({ level: label }) },
     },
     stream,
   )
