@@ -8,10 +8,16 @@ import { ApiError } from '../errors'
 import type { AppEnv } from '../types'
 import { type RequestLine, RequestRecord, type Telemetry } from './telemetry'
 
-/** The matched route pattern; a path no route knows is `unmatched` (bounded label values). */
+/**
+ * The matched route pattern: a bounded set of values for logs and metric labels. A known path
+ * refused for its method (405) keeps its path; any other path no route knows is `unmatched`.
+ */
 const routeOf = (c: Context<AppEnv>): string => {
   const path = c.req.routePath
-  return path === '' || path.includes('*') ? 'unmatched' : path
+  if (path !== '' && !path.includes('*')) return path
+  return c.error instanceof ApiError && c.error.code === 'METHOD_NOT_ALLOWED'
+    ? c.req.path
+    : 'unmatched'
 }
 
 /**
@@ -59,7 +65,7 @@ export function observe(telemetry: Telemetry): MiddlewareHandler<AppEnv> {
       time: new Date().toISOString(),
       request_id: c.var.requestId,
       method: c.req.method,
-      route: code === 'NOT_FOUND' && c.req.routePath.includes('*') ? 'unmatched' : route,
+      route,
       status: c.res.status,
       ...(owner === undefined ? {} : { owner }),
       ...(tally === undefined
