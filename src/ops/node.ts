@@ -4,8 +4,9 @@
  * set), and the in-process per-owner limiter when RATE_LIMIT_REQUESTS is set.
  */
 import type { DestinationStream } from 'pino'
-import type { AppDeps } from '../app'
 import type { OpsConfig } from '../config'
+import type { AppDeps } from '../types'
+import type { OpsDeps } from './deps'
 import { memoryLimiter } from './limiter-node'
 import { pinoLog } from './pino'
 import { prometheusMetrics } from './prometheus'
@@ -14,7 +15,7 @@ import { fanOut } from './telemetry'
 export function nodeOps(
   config: OpsConfig,
   options: { logTo?: DestinationStream; queueDepth?: () => number },
-): Pick<AppDeps, 'telemetry' | 'limiter' | 'metrics' | 'log'> {
+): OpsDeps & Pick<AppDeps, 'log'> {
   const metrics = prometheusMetrics(
     options.queueDepth === undefined ? {} : { queueDepth: options.queueDepth },
   )

@@ -3,7 +3,7 @@
  * the metrics. Node sends them to pino and prom-client, the Worker to console (Workers Logs) and
  * Analytics Engine. Nothing here ever holds a token, a secret or a line's content.
  */
-import type { DatabaseFailure, IngestObserver, IngestTally } from './observer'
+import type { DatabaseFailure, IngestObserver, IngestTally } from '../types'
 
 /** The log line of one request (its field names are the documented log fields). */
 export type RequestLine = {

@@ -1,13 +1,13 @@
-/** `POST /v1/ingest`: streamed NDJSON in, partial-accept summary out (SPEC §3). */
+/** `POST /v1/ingest`: streamed NDJSON in, partial-accept summary out. */
 import { type Context, Hono } from 'hono'
-import type { AppDeps } from '../app'
 import { requireOwner } from '../auth/middleware'
 import { ApiError } from '../errors'
-import { type ContentEncoding, openBody } from '../ingest/body'
+import { openBody } from '../ingest/body'
 import { ingest } from '../ingest/pipeline'
 import { summaryStatus } from '../ingest/summary'
+import type { OpsDeps } from '../ops/deps'
 import { rateLimit } from '../ops/rate-limit'
-import type { AppEnv } from '../types'
+import type { AppDeps, AppEnv, ContentEncoding } from '../types'
 
 export const NDJSON_MEDIA_TYPES = [
   'application/x-ndjson',
@@ -57,7 +57,7 @@ const webBody = (c: Context<AppEnv>, encoding: ContentEncoding) => {
   return raw === null ? null : openBody(raw, encoding)
 }
 
-export function ingestRoutes(deps: AppDeps) {
+export function ingestRoutes(deps: AppDeps & Pick<OpsDeps, 'limiter'>) {
   const { limits, readBody = webBody } = deps
   const limited = rateLimit(deps.limiter)
   return new Hono<AppEnv>().post('/', requireOwner(deps.verify), limited, async (c) => {

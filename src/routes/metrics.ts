@@ -6,12 +6,8 @@ import { Hono, type MiddlewareHandler } from 'hono'
 import { bearerAuth } from 'hono/bearer-auth'
 import { HTTPException } from 'hono/http-exception'
 import { ApiError } from '../errors'
+import type { MetricsSource } from '../ops/deps'
 import type { AppEnv } from '../types'
-
-export type MetricsSource = {
-  token: string
-  render(): Promise<{ contentType: string; body: string }>
-}
 
 /** Hono's bearerAuth (a constant-time compare), its refusals turned into our 401 problem. */
 function requireMetricsToken(token: string): MiddlewareHandler<AppEnv> {
