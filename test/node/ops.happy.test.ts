@@ -4,7 +4,9 @@
  * /metrics parsed by a Prometheus text parser with counters equal to what was sent, and a burst
  * over the per-owner limit answered 429 while another owner is unaffected.
  */
+import { Writable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { pinoLog } from '../../src/ops/pino'
 import { type ChildServer, openIngest, postIngest, spawnServer } from '../helpers/node'
 import { parsePrometheus, sampleValue } from '../helpers/prometheus'
 import { ndjson, wireTurn } from '../helpers/turns'
@@ -229,5 +231,59 @@ describe('per-owner rate limit', () => {
     } finally {
       req.destroy()
     }
+  })
+})
+
+describe('LOG_LEVEL and LOG_FORMAT', () => {
+  /** A real stream (pino-pretty pipes into one) that keeps what it is given. */
+  const collect = () => {
+    let text = ''
+    const stream = new Writable({
+      write(piece: Buffer | string, _encoding, done) {
+        text += piece.toString()
+        done()
+      },
+    })
+    return Object.assign(stream, { text: () => text })
+  }
+  const line = {
+    time: new Date().toISOString(),
+    request_id: 'fmt-1',
+    method: 'GET',
+    route: '/healthz',
+    status: 200,
+    duration_ms: 1,
+  }
+  const failure = {
+    time: line.time,
+    request_id: 'fmt-1',
+    route: '/readyz',
+    db_class: 'unavailable' as const,
+  }
+
+  it('renders lines for a person with pretty, and as one JSON object a line by default', () => {
+    const pretty = collect()
+    const prettyLog = pinoLog({ level: 'info', format: 'pretty', destination: pretty })
+    prettyLog.request(line)
+    expect(pretty.text()).toMatch(/INFO.*request/)
+    expect(pretty.text()).toContain('request_id: "fmt-1"')
+    expect(pretty.text().trimStart().startsWith('{')).toBe(false)
+
+    const json = collect()
+    pinoLog({ level: 'info', format: 'json', destination: json }).request(line)
+    expect(JSON.parse(json.text())).toEqual({ level: 'info', msg: 'request', ...line })
+  })
+
+  it('drops request lines below LOG_LEVEL and keeps database failures at warn', () => {
+    const out = collect()
+    const log = pinoLog({ level: 'warn', format: 'json', destination: out })
+    log.request(line)
+    log.databaseFailure(failure)
+    const lines = out
+      .text()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(lines).toEqual([{ level: 'warn', msg: 'database failure', ...failure }])
   })
 })
