@@ -21,6 +21,7 @@ const layers: Array<[layer: string, matches: (file: string) => boolean]> = [
     'ingest, auth and ops',
     (f) => f.startsWith('ingest/') || f.startsWith('auth/') || f.startsWith('ops/'),
   ],
+  ['push', (f) => f.startsWith('push/')],
   ['routes', (f) => f.startsWith('routes/')],
   ['app', (f) => f === 'app.ts'],
   ['entries', (f) => f === 'index.ts' || f.startsWith('node/')],
