@@ -17,6 +17,7 @@ export const problemCodes = {
   RATE_LIMITED: { status: 429, title: 'Too many requests' },
   BAD_ENCODING: { status: 400, title: 'Bad content encoding' },
   BODY_INCOMPLETE: { status: 400, title: 'Request body incomplete' },
+  INVALID_QUERY: { status: 400, title: 'Invalid query parameter' },
   CONFIG_INVALID: { status: 500, title: 'Worker configuration invalid' },
   INTERNAL: { status: 500, title: 'Internal error' },
   DATABASE_UNAVAILABLE: { status: 503, title: 'Database unavailable' },
@@ -38,6 +39,8 @@ export type Problem = {
   /** The request's `X-Request-Id`, to find its log line. */
   request_id?: string
   committed?: Summary
+  /** The query or path parameter an INVALID_QUERY problem is about. */
+  parameter?: string
 }
 
 export type ApiErrorOptions = {
@@ -45,6 +48,8 @@ export type ApiErrorOptions = {
   committed?: Summary
   /** Extra response headers: `Retry-After`, `Allow`, `WWW-Authenticate`. */
   headers?: Record<string, string>
+  /** The query or path parameter at fault (INVALID_QUERY). */
+  parameter?: string
   cause?: unknown
 }
 
@@ -54,6 +59,7 @@ export class ApiError extends Error {
   readonly status: number
   readonly committed: Summary | undefined
   readonly headers: Record<string, string>
+  readonly parameter: string | undefined
 
   constructor(code: ProblemCode, detail: string, options: ApiErrorOptions = {}) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause })
@@ -61,6 +67,7 @@ export class ApiError extends Error {
     this.status = problemCodes[code].status
     this.committed = options.committed
     this.headers = options.headers ?? {}
+    this.parameter = options.parameter
   }
 
   /** The same failure, now carrying the summary of what was committed before it. */
@@ -81,6 +88,7 @@ export const toProblem = (error: ApiError, requestId?: string): Problem => ({
   code: error.code,
   ...(requestId === undefined ? {} : { request_id: requestId }),
   ...(error.committed === undefined ? {} : { committed: error.committed }),
+  ...(error.parameter === undefined ? {} : { parameter: error.parameter }),
 })
 
 export const problemResponse = (error: ApiError, requestId?: string): Response =>
