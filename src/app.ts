@@ -5,8 +5,12 @@
  */
 import { Hono } from 'hono'
 import { ApiError, problemResponse } from './errors'
+import type { OpsDeps } from './ops/deps'
+import { observe } from './ops/observe'
+import { requestId } from './ops/request-id'
 import { healthRoutes } from './routes/health'
 import { ingestRoutes } from './routes/ingest'
+import { metricsRoutes } from './routes/metrics'
 import { openapiRoutes } from './routes/openapi'
 import { sessionsRoutes } from './routes/sessions'
 import { usageRoutes } from './routes/usage'
@@ -25,17 +29,13 @@ const allowed: Record<string, string> = {
 const allowedAt = (path: string): string | undefined =>
   allowed[path] ?? (path.startsWith('/v1/sessions/') ? 'GET, HEAD' : undefined)
 
-export function createApp(deps: AppDeps) {
+export function createApp(deps: AppDeps & OpsDeps) {
   const log = deps.log ?? ((message, error) => console.error(message, error))
   const info = deps.info ?? ((message) => console.info(message))
   const app = new Hono<AppEnv>()
 
-  app.use(async function requestId(c, next) {
-    const id = c.req.header('x-request-id')?.slice(0, 128) || crypto.randomUUID()
-    c.set('requestId', id)
-    await next()
-    c.header('x-request-id', id)
-  })
+  app.use(requestId())
+  if (deps.telemetry !== undefined) app.use(observe(deps.telemetry))
 
   // Wrong methods on known paths are answered before authentication.
   app.use(async function methodNotAllowed(c, next) {
@@ -58,8 +58,11 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/sessions', sessionsRoutes(deps))
   app.route('/v1/usage', usageRoutes(deps))
   app.route('/', openapiRoutes())
+  if (deps.metrics !== undefined) app.route('/metrics', metricsRoutes(deps.metrics))
 
-  app.notFound((c) => problemResponse(new ApiError('NOT_FOUND', `No route for ${c.req.path}.`)))
+  app.notFound((c) =>
+    problemResponse(new ApiError('NOT_FOUND', `No route for ${c.req.path}.`), c.var.requestId),
+  )
   app.onError((error, c) => {
     if (error instanceof ApiError) {
       // The client went away mid-body: its mistake, not a server failure; one line at info.
@@ -69,10 +72,13 @@ export function createApp(deps: AppDeps) {
       }
       if (error.status >= 500)
         log(`${error.code} ${c.req.method} ${c.req.path}`, error.cause ?? error)
-      return problemResponse(error)
+      return problemResponse(error, c.var.requestId)
     }
     log(`INTERNAL ${c.req.method} ${c.req.path}`, error)
-    return problemResponse(new ApiError('INTERNAL', 'The request failed unexpectedly.'))
+    return problemResponse(
+      new ApiError('INTERNAL', 'The request failed unexpectedly.'),
+      c.var.requestId,
+    )
   })
   return app
 }

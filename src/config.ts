@@ -64,7 +64,21 @@ export type Config = {
   ingest: IngestLimits
   /** The Node entry's listener and shutdown (`npm run serve`); unused on Workers. */
   server: { host: string; port: number; shutdownGraceMs: number }
+  ops: OpsConfig
 }
+
+/** Logs, metrics and the per-owner rate limit (src/ops). */
+export type OpsConfig = {
+  logLevel: LogLevel
+  logFormat: 'json' | 'pretty'
+  /** Bearer token of `GET /metrics`; unset: no metrics route. */
+  metricsToken: string | undefined
+  /** Requests per owner per period; undefined: no limit. */
+  rateLimit: { requests: number; periodS: number } | undefined
+}
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof logLevels)[number]
 
 export const defaultLimits: IngestLimits = {
   chunkLines: 500,
@@ -222,6 +236,17 @@ const envSchema = v.object({
   HOST: raw,
   PORT: integerIn(0, 65535),
   SHUTDOWN_GRACE_MS: integerIn(0, 600_000),
+  LOG_LEVEL: v.pipe(
+    raw,
+    v.optional(v.picklist(logLevels, `must be one of ${logLevels.join(', ')}`)),
+  ),
+  LOG_FORMAT: v.pipe(raw, v.optional(v.picklist(['json', 'pretty'], 'must be json or pretty'))),
+  METRICS_TOKEN: v.pipe(
+    raw,
+    v.optional(v.pipe(v.string(), v.minLength(16, 'must be at least 16 characters'))),
+  ),
+  RATE_LIMIT_REQUESTS: integerIn(1, 1_000_000),
+  RATE_LIMIT_PERIOD_S: integerIn(1, 86_400),
 })
 
 export type ConfigDefaults = { LIBSQL_URL?: string; INGEST_MAX_CHUNKS?: number }
@@ -313,6 +338,15 @@ export function parseConfig(env: Record<string, unknown>, fallback: ConfigDefaul
       host: e.HOST ?? defaults.HOST,
       port: e.PORT ?? defaults.PORT,
       shutdownGraceMs: e.SHUTDOWN_GRACE_MS ?? defaults.SHUTDOWN_GRACE_MS,
+    },
+    ops: {
+      logLevel: e.LOG_LEVEL ?? 'info',
+      logFormat: e.LOG_FORMAT ?? 'json',
+      metricsToken: e.METRICS_TOKEN,
+      rateLimit:
+        e.RATE_LIMIT_REQUESTS === undefined
+          ? undefined
+          : { requests: e.RATE_LIMIT_REQUESTS, periodS: e.RATE_LIMIT_PERIOD_S ?? 60 },
     },
   }
 }

@@ -15,6 +15,7 @@ export const problemCodes = {
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large' },
   TOO_MANY_REQUESTS: { status: 429, title: 'Too many ingests for this owner' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  RATE_LIMITED: { status: 429, title: 'Too many requests' },
   BAD_ENCODING: { status: 400, title: 'Bad content encoding' },
   BODY_INCOMPLETE: { status: 400, title: 'Request body incomplete' },
   INVALID_QUERY: { status: 400, title: 'Invalid query parameter' },
@@ -38,6 +39,8 @@ export type Problem = {
   status: number
   detail: string
   code: ProblemCode
+  /** The request's `X-Request-Id`, to find its log line. */
+  request_id?: string
   committed?: Summary
   /** The query or path parameter an INVALID_QUERY problem is about. */
   parameter?: string
@@ -80,18 +83,19 @@ export class ApiError extends Error {
   }
 }
 
-export const toProblem = (error: ApiError): Problem => ({
+export const toProblem = (error: ApiError, requestId?: string): Problem => ({
   type: problemType(error.code),
   title: problemCodes[error.code].title,
   status: error.status,
   detail: error.message,
   code: error.code,
+  ...(requestId === undefined ? {} : { request_id: requestId }),
   ...(error.committed === undefined ? {} : { committed: error.committed }),
   ...(error.parameter === undefined ? {} : { parameter: error.parameter }),
 })
 
-export const problemResponse = (error: ApiError): Response =>
-  new Response(JSON.stringify(toProblem(error)), {
+export const problemResponse = (error: ApiError, requestId?: string): Response =>
+  new Response(JSON.stringify(toProblem(error, requestId)), {
     status: error.status,
     headers: { 'content-type': 'application/problem+json', ...error.headers },
   })

@@ -11,6 +11,8 @@ import { fetchWithDeadline } from './db/client'
 import { ReadStore } from './db/reads'
 import { TurnStore } from './db/store'
 import { ApiError, problemResponse } from './errors'
+import { chooseRequestId } from './ops/request-id'
+import { workerOps } from './ops/workers'
 
 type Handler = (request: Request) => Response | Promise<Response>
 
@@ -34,6 +36,7 @@ function build(env: Record<string, unknown>): Handler {
       fetch: fetchWithDeadline(config.libsqlTimeoutMs),
     })
     const app = createApp({
+      ...workerOps(config.ops, env),
       limits: config.ingest,
       store: new TurnStore(client),
       reads: new ReadStore(client),
@@ -46,15 +49,13 @@ function build(env: Record<string, unknown>): Handler {
         ? error
         : new ApiError('CONFIG_INVALID', 'Configuration invalid: the worker could not start.')
     console.error(failure.message)
-    return (request) => withRequestId(problemResponse(failure), request)
+    return (request) => {
+      const id = chooseRequestId(request.headers.get('x-request-id'))
+      const response = problemResponse(failure, id)
+      response.headers.set('X-Request-Id', id)
+      return response
+    }
   }
-}
-
-/** The request id the app would have answered with, on the answer given without the app. */
-function withRequestId(response: Response, request: Request): Response {
-  const id = request.headers.get('x-request-id')?.slice(0, 128) || crypto.randomUUID()
-  response.headers.set('x-request-id', id)
-  return response
 }
 
 export default {

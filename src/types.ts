@@ -109,6 +109,33 @@ export type IngestLimits = {
   retryAfterS: number
 }
 
+/** A database failure as classified at the db boundary: `data` (a value refused) or `unavailable`. */
+export type DatabaseFailure = { kind: 'data' | 'unavailable'; code: string | undefined }
+
+/** One request's ingest counts when it ended, successfully or not (what was committed). */
+export type IngestTally = {
+  lines: number
+  accepted: number
+  rejected: number
+  bytes: number
+  chunks: number
+  /** Rejected lines by line error code. */
+  rejectedByCode: Readonly<Partial<Record<LineErrorCode, number>>>
+}
+
+/**
+ * What the pipeline tells the observer of one request (logs and metrics): once per chunk commit
+ * and once at the end, never per line, so observing costs nothing on the per-line path.
+ */
+export interface IngestObserver {
+  /** A chunk transaction committed `lines` lines in `ms` milliseconds. */
+  chunkCommitted(lines: number, ms: number): void
+  /** A chunk write failed, or refused records. */
+  databaseFailed(failure: DatabaseFailure): void
+  /** The pipeline finished (or stopped); called once. */
+  finished(tally: IngestTally): void
+}
+
 /** Resolves the verified owner of an `Authorization` header value, or throws an ApiError. */
 export type Verifier = (authorization: string | undefined) => Promise<string>
 
@@ -118,6 +145,8 @@ export type AppEnv = {
     /** The verified owner (JWT claim), set by the auth middleware; never from the payload. */
     owner: string
     requestId: string
+    /** This request's observer (logs and metrics), set by the observe middleware when mounted. */
+    observer?: IngestObserver
   }
 }
 

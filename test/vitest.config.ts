@@ -47,6 +47,11 @@ const unset = Object.fromEntries(
     'INGEST_MAX_CONCURRENT',
     'INGEST_MAX_CONCURRENT_PER_OWNER',
     'RETRY_AFTER_S',
+    'LOG_LEVEL',
+    'LOG_FORMAT',
+    'METRICS_TOKEN',
+    'RATE_LIMIT_REQUESTS',
+    'RATE_LIMIT_PERIOD_S',
   ].map((name) => [name, '']),
 )
 
@@ -76,6 +81,8 @@ export default defineConfig({
                 INGEST_CHUNK_LINES: '2',
                 INGEST_MAX_BODY_BYTES: '65536',
               },
+              // A small limiter for test/workers/ops.test.ts (the entry is handed it as RATE_LIMITER).
+              ratelimits: { RATE_LIMITER_TEST: { simple: { limit: 3, period: 60 } } },
             },
           })),
         ],

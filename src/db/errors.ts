@@ -36,6 +36,12 @@ const dataMessage = (error: unknown): string => {
   return 'the database refused this line'
 }
 
+/** The most specific SQLite code in the error's cause chain (for logs and metrics), if any. */
+export const databaseCodeOf = (error: unknown): string | undefined => {
+  const codes = codesOf(error)
+  return codes.find((code) => code.includes('_') && code !== 'SQLITE_ERROR') ?? codes[0]
+}
+
 /**
  * Another writer held the database's write lock (sqld refuses a write batch that would wait for
  * it). The batch was rolled back whole, so writing it again is safe.

@@ -7,9 +7,17 @@
  * rows on before the chunk is complete; a chunk ends (and commits) only once the chunk before
  * has landed, and is dropped if that one failed. Memory stays bounded by two chunks and a line.
  */
-import { DatabaseError } from '../db/errors'
+import { DatabaseError, databaseCodeOf } from '../db/errors'
 import { ApiError } from '../errors'
-import type { BodyReader, IngestLimits, Sink, Summary, TurnRecord, WriteResult } from '../types'
+import type {
+  BodyReader,
+  IngestLimits,
+  IngestObserver,
+  Sink,
+  Summary,
+  TurnRecord,
+  WriteResult,
+} from '../types'
 import { type LineEvent, LineSplitter } from './lines'
 import { ErrorList } from './summary'
 import { parseTurnLine } from './turn'
@@ -26,6 +34,8 @@ export type IngestOptions = {
   afterCommit?: () => Promise<void>
   /** Aborted when the server shuts down: reading stops, the answer is a 503 with `committed`. */
   signal?: AbortSignal
+  /** Told of each chunk commit and of the end (logs and metrics); never of single lines. */
+  observer?: IngestObserver
 }
 
 /**
@@ -110,7 +120,7 @@ const emptyChunk = (): Chunk => ({ feed: undefined, written: undefined, lines: [
 export const MIN_BYTES_PER_IDLE_WINDOW = 512
 
 export async function ingest(options: IngestOptions): Promise<Summary> {
-  const { owner, store, limits } = options
+  const { owner, store, limits, observer } = options
   const splitter = new LineSplitter(limits.maxLineBytes)
   const errors = new ErrorList(limits.maxErrors)
   let accepted = 0
@@ -137,12 +147,23 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
 
   /** Count what a chunk's write committed and refused. */
   const account = async (written: Promise<WriteResult>, lines: number[]) => {
-    const { refused } = await written
+    // The chunk has just ended: from here on the time is its commit's.
+    const started = performance.now()
+    const { refused } = await written.catch((error: unknown) => {
+      if (error instanceof DatabaseError) {
+        observer?.databaseFailed({ kind: error.kind, code: databaseCodeOf(error.cause) })
+      }
+      throw error
+    })
     for (const r of refused) {
       errors.add({ line: lines[r.index] ?? 0, code: r.code, message: r.message })
+      observer?.databaseFailed({ kind: 'data', code: undefined })
     }
     accepted += lines.length - refused.length
-    if (refused.length < lines.length) chunks++
+    if (refused.length < lines.length) {
+      chunks++
+      observer?.chunkCommitted(lines.length - refused.length, performance.now() - started)
+    }
     await options.afterCommit?.()
   }
 
@@ -214,8 +235,21 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
     }
   }
 
+  const finish = (): Summary => {
+    const result = summary()
+    observer?.finished({
+      lines: result.lines,
+      accepted,
+      rejected: result.rejected,
+      bytes,
+      chunks,
+      rejectedByCode: errors.byCode,
+    })
+    return result
+  }
+
   const reader = options.body
-  if (reader === null) return summary()
+  if (reader === null) return finish()
   const idle = new IdleWindow(limits, options.signal)
   try {
     for (;;) {
@@ -233,7 +267,7 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
     await handle(splitter.end())
     await submit()
     await settle()
-    return summary()
+    return finish()
   } catch (error) {
     reader.cancel().catch(() => {})
     await drop(current)
@@ -244,7 +278,7 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
     } catch (commitFailure) {
       failure = commitFailure
     }
-    throw toApiError(failure, limits).withCommitted(summary())
+    throw toApiError(failure, limits).withCommitted(finish())
   }
 }
 

@@ -1,5 +1,5 @@
 /** The summary's status code and the per-line errors it carries. */
-import type { LineError, Summary } from '../types'
+import type { LineError, LineErrorCode, Summary } from '../types'
 
 /** 200 when nothing was rejected, 207 for a mix, 422 when lines were sent and none was accepted. */
 export const summaryStatus = (summary: Summary): 200 | 207 | 422 =>
@@ -14,6 +14,8 @@ export class ErrorList {
   readonly #max: number
   readonly #errors: LineError[] = []
   #count = 0
+  /** Every rejected line counted by its code (for metrics), listed or not. */
+  readonly byCode: Partial<Record<LineErrorCode, number>> = {}
 
   constructor(max: number) {
     this.#max = max
@@ -25,6 +27,7 @@ export class ErrorList {
 
   add(error: LineError): void {
     this.#count++
+    this.byCode[error.code] = (this.byCode[error.code] ?? 0) + 1
     if (this.#max === 0) return
     const errors = this.#errors
     const last = errors[errors.length - 1]

@@ -24,7 +24,7 @@ function readEnv() {
 
 const config = readEnv()
 const { host, port } = config.server
-const server = await startNodeServer(config, { port, hostname: host }).catch(
+const server = await startNodeServer(config, { port, hostname: host, logTo: process.stdout }).catch(
   (error: NodeJS.ErrnoException) =>
     fail(error.code === 'EADDRINUSE' ? `port ${port} is in use` : `cannot start: ${error.message}`),
 )

@@ -10,6 +10,8 @@ import type { Config } from '../config'
 import { ReadStore } from '../db/reads'
 import { TurnStore } from '../db/store'
 import { ApiError, problemResponse } from '../errors'
+import { nodeOps } from '../ops/node'
+import { chooseRequestId } from '../ops/request-id'
 import { nodeBody } from './body'
 import { openNodeDatabase } from './database'
 import { Drain } from './drain'
@@ -38,6 +40,8 @@ export async function startNodeServer(
     hostname?: string
     log?: (message: string, error: unknown) => void
     info?: (message: string) => void
+    /** Where request log lines go (stdout for `npm run serve`); none: no lines. */
+    logTo?: NodeJS.WritableStream
   },
 ): Promise<NodeServer> {
   const client = await openNodeDatabase(
@@ -59,7 +63,12 @@ export async function startNodeServer(
     throw error
   }
   const stopping = new AbortController()
+  const ops = nodeOps(config.ops, {
+    ...(options.logTo === undefined ? {} : { logTo: options.logTo }),
+    queueDepth: () => writer?.depth ?? 0,
+  })
   const app = createApp({
+    ...ops,
     shutdown: stopping.signal,
     limits: config.ingest,
     // Readiness asks both connections: the one migrations ran on, and the writer thread's.
@@ -85,7 +94,13 @@ export async function startNodeServer(
     headers: { 'Retry-After': String(config.ingest.retryAfterS), Connection: 'close' },
   })
   const server = serve({
-    fetch: (request, env) => (drain.closing ? problemResponse(refuse) : app.fetch(request, env)),
+    fetch: (request, env) => {
+      if (!drain.closing) return app.fetch(request, env)
+      const id = chooseRequestId(request.headers.get('x-request-id'))
+      const response = problemResponse(refuse, id)
+      response.headers.set('X-Request-Id', id)
+      return response
+    },
     hostname,
     port: options.port,
     // No cap on a whole request: a long stream that keeps delivering is welcome, and a stalled

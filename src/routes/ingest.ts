@@ -5,6 +5,8 @@ import { ApiError } from '../errors'
 import { openBody } from '../ingest/body'
 import { ingest } from '../ingest/pipeline'
 import { summaryStatus } from '../ingest/summary'
+import type { OpsDeps } from '../ops/deps'
+import { rateLimit } from '../ops/rate-limit'
 import type { AppDeps, AppEnv, ContentEncoding } from '../types'
 import { admitIngest } from './admission'
 
@@ -56,10 +58,11 @@ const webBody = (c: Context<AppEnv>, encoding: ContentEncoding) => {
   return raw === null ? null : openBody(raw, encoding)
 }
 
-export function ingestRoutes(deps: AppDeps) {
+export function ingestRoutes(deps: AppDeps & Pick<OpsDeps, 'limiter'>) {
   const { limits, readBody = webBody } = deps
   const admit = admitIngest(limits, deps.shutdown)
-  return new Hono<AppEnv>().post('/', requireOwner(deps.verify), admit, async (c) => {
+  const limited = rateLimit(deps.limiter)
+  return new Hono<AppEnv>().post('/', requireOwner(deps.verify), limited, admit, async (c) => {
     checkContentType(c.req.header('content-type'))
     const encoding = checkContentEncoding(c.req.header('content-encoding'))
     const declared = c.req.header('content-length')
@@ -80,7 +83,8 @@ export function ingestRoutes(deps: AppDeps) {
       limits,
       ...(deps.afterCommit === undefined ? {} : { afterCommit: deps.afterCommit }),
       ...(deps.shutdown === undefined ? {} : { signal: deps.shutdown }),
+      ...(c.var.observer === undefined ? {} : { observer: c.var.observer }),
     })
-    return c.json(summary, summaryStatus(summary))
+    return c.json({ ...summary, request_id: c.var.requestId }, summaryStatus(summary))
   })
 }

@@ -175,14 +175,14 @@ export type ChildServer = {
   rss(): number
   /** The highest resident memory so far (Linux VmHWM), in bytes; undefined where unknown. */
   peakRss(): number | undefined
+  /** Everything it printed so far, stdout and stderr. */
+  output(): string
   /** SIGTERM, then SIGKILL after 5 s; removes its temporary folder. */
   stop(): Promise<void>
   /** Send a signal to the process. */
   kill(signal: NodeJS.Signals): void
   /** Its exit code (null when a signal ended it), once it has exited. */
   exited: Promise<number | null>
-  /** What it printed so far, stdout and stderr. */
-  output(): string
 }
 
 const procStatus = (pid: number, field: string): number | undefined => {
@@ -264,10 +264,10 @@ export async function spawnServer(env: Record<string, string> = {}): Promise<Chi
             .trim(),
         ) * 1024,
       peakRss: () => procStatus(pid, 'VmHWM'),
+      output: () => output,
       stop,
       kill: (signal) => child.kill(signal),
       exited: exitCode,
-      output: () => output,
     }
   } catch (error) {
     await stop()

@@ -231,7 +231,14 @@ async function runCase(
     pieceStream(pieces, failAfter),
     gzip ? { 'content-encoding': 'gzip' } : {},
   )
-  const body = (await res.json()) as Summary & { code?: string; committed?: Summary }
+  const body = (await res.json()) as Summary & {
+    code?: string
+    committed?: Summary
+    request_id?: string
+  }
+  // The answer names its request; the summary proper is the rest.
+  expect(body.request_id).toBe(res.headers.get('x-request-id'))
+  delete body.request_id
   if (body.committed !== undefined) {
     expect(res.headers.get('content-type')).toBe('application/problem+json')
     return {

@@ -58,6 +58,7 @@ describe('authentication comes first', () => {
         method: 'POST',
         headers: {
           'content-type': 'text/plain', // also wrong, but authentication is checked first
+          'x-request-id': 'one-id', // so the bodies may be identical
           ...(authorization === undefined ? {} : { authorization }),
         },
         body: stream,

@@ -46,6 +46,7 @@ describe('POST /v1/ingest: the partial-accept summary', () => {
       chunks: 0,
       errors: [],
       errors_truncated: false,
+      request_id: expect.any(String),
     })
     const blank = await suite.post(freshOwner(), '\n  \r\n\n')
     expect(blank.status).toBe(200)

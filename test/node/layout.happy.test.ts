@@ -18,8 +18,12 @@ const layers: Array<[layer: string, matches: (file: string) => boolean]> = [
   ['config', (f) => f === 'config.ts'],
   ['db', (f) => f.startsWith('db/')],
   [
-    'ingest, read and auth',
-    (f) => f.startsWith('ingest/') || f.startsWith('read/') || f.startsWith('auth/'),
+    'ingest, read, auth and ops',
+    (f) =>
+      f.startsWith('ingest/') ||
+      f.startsWith('read/') ||
+      f.startsWith('auth/') ||
+      f.startsWith('ops/'),
   ],
   ['push', (f) => f.startsWith('push/')],
   ['routes', (f) => f.startsWith('routes/')],

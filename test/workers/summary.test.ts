@@ -170,7 +170,14 @@ async function runCase(
     body: pieceStream(pieces, failAfter),
     duplex: 'half',
   } as RequestInit)
-  const body = (await res.json()) as Summary & { code?: string; committed?: Summary }
+  const body = (await res.json()) as Summary & {
+    code?: string
+    committed?: Summary
+    request_id?: string
+  }
+  // The answer names its request; the summary proper is the rest.
+  expect(body.request_id).toBe(res.headers.get('x-request-id'))
+  delete body.request_id
   if (body.committed !== undefined) {
     return {
       summary: body.committed,

@@ -56,6 +56,11 @@ export class WriterThread implements Sink {
     this.#path = fileDatabasePath(url)
   }
 
+  /** Batches sent to run and not yet answered (the metrics' writer queue depth). */
+  get depth(): number {
+    return this.#pending.size
+  }
+
   /**
    * Build the chunk's statements as its records arrive and hand them to the thread every
    * HANDOVER_ROWS turns, with each line's own session row (for the line-by-line path); the merged
