@@ -31,7 +31,7 @@ function build(env: Record<string, unknown>): Handler {
     })
     const app = createApp({
       limits: config.ingest,
-      store: new TurnStore(client),
+      store: new TurnStore(client, { timeoutMs: config.libsqlTimeoutMs }),
       verify: createVerifier(config.auth),
     })
     return (request) => app.fetch(request)

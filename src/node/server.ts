@@ -33,7 +33,7 @@ export async function startNodeServer(
     config.libsqlTimeoutMs,
   )
   await applyMigrations(client)
-  const turnStore = new TurnStore(client)
+  const turnStore = new TurnStore(client, { timeoutMs: config.libsqlTimeoutMs })
   // An embedded database writes on a thread of its own, so parsing overlaps the writes.
   const writer = config.libsqlUrl.startsWith('file:')
     ? new WriterThread(config.libsqlUrl)
