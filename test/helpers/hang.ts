@@ -1,7 +1,7 @@
 /**
  * A libSQL server that hangs on cue: an HTTP proxy on 127.0.0.1 in front of a real sqld that
  * forwards every request, except one whose body holds HANG_MARKER (a turn's content): that one is
- * read and never answered, as a server that stopped mid-commit. `close` drops what it holds.
+ * read and not answered, as a server that stopped mid-commit, until `close` answers it 503.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -54,7 +54,7 @@ export async function startHangProxy(target: string): Promise<HangProxy> {
     held: () => held.length,
     close: () =>
       new Promise<void>((resolve) => {
-        for (const res of held.splice(0)) res.destroy()
+        for (const res of held.splice(0)) res.writeHead(503).end()
         server.close(() => resolve())
         server.closeAllConnections()
       }),
