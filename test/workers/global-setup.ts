@@ -12,13 +12,7 @@ import type { TestProject } from 'vitest/node'
 import { applyMigrations } from '../../src/node/migrations'
 import { startSqld } from '../../src/node/sqld'
 import { startHangProxy } from '../helpers/hang'
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    sqldUrl: string
-    hangUrl: string
-  }
-}
+import './provided'
 
 export default async function setup(project: TestProject) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tributary-workerd-'))

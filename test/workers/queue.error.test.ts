@@ -10,13 +10,7 @@ import { DatabaseError } from '../../src/db/errors'
 import { TurnStore } from '../../src/db/store'
 import { parseTurnLine } from '../../src/ingest/turn'
 import { HANG_MARKER } from '../helpers/hang'
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    sqldUrl: string
-    hangUrl: string
-  }
-}
+import './provided'
 
 const DEADLINE_MS = 1000
 
