@@ -18,6 +18,7 @@ const layers: Array<[layer: string, matches: (file: string) => boolean]> = [
   ['config', (f) => f === 'config.ts'],
   ['db', (f) => f.startsWith('db/')],
   ['ingest and auth', (f) => f.startsWith('ingest/') || f.startsWith('auth/')],
+  ['push', (f) => f.startsWith('push/')],
   ['routes', (f) => f.startsWith('routes/')],
   ['app', (f) => f === 'app.ts'],
   ['entries', (f) => f === 'index.ts' || f.startsWith('node/')],
