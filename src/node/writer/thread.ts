@@ -133,22 +133,23 @@ const failure = (error: unknown) => {
 function refuse(raw: unknown, error: unknown): void {
   const id = batchIdOf(raw)
   const reason = failure(error)
-  if (id === undefined) return reply({ malformed: true, error: { message: reason.message } })
-  if ((raw as { op?: unknown }).op === 'run') {
+  const op = (raw as { op?: unknown } | null)?.op
+  if (id === undefined) {
+    reply({ malformed: true, error: { message: reason.message } })
+  } else if (op === 'run') {
     batches.delete(id)
-    return reply({ id, ok: false, error: reason })
-  }
-  if ((raw as { op?: unknown }).op === 'drop') {
+    reply({ id, ok: false, error: reason })
+  } else if (op === 'drop') {
     batches.delete(id)
-    return
+  } else {
+    batchOf(id).broken ??= reason.message
   }
-  batchOf(id).broken ??= reason.message
 }
 
 port.on('message', (raw: unknown) => {
   const read = readToThread(raw)
-  if (!read.ok) return refuse(raw, new Error(`the writer thread refused ${read.reason}`))
   try {
+    if (!read.ok) throw new Error(`the writer thread refused ${read.reason}`)
     handle(read.message)
   } catch (error) {
     refuse(raw, error)
