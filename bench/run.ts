@@ -8,11 +8,13 @@
  *   rounds.ts   the limit (limit.ts) and end to end on Node (node.ts), interleaved round by round;
  *   latency.ts  p50/p99 of 1-line and 100-line requests;
  *   memory.ts   peak RSS while a 100 MB and a 1 GB body stream in;
- *   worker.ts   wrangler dev against sqld, next to raw client.batch over HTTP.
+ *   worker.ts   wrangler dev against sqld, next to raw client.batch over HTTP;
+ *   read.ts     the read API on a cached corpus of 1,000,000 turns.
  */
 import { latency } from './phases/latency'
 import { memory } from './phases/memory'
 import { type ParseRuns, parseFigure, parseInChild } from './phases/parse'
+import { readPhase } from './phases/read'
 import { limitAndNodeRounds } from './phases/rounds'
 import { worker } from './phases/worker'
 import { prepare } from './prepare'
@@ -58,6 +60,11 @@ async function main() {
     log('worker (wrangler dev + sqld)…')
     collectGarbage()
     await phase('worker', () => worker(p))
+  }
+  if (settings.phases.has('read')) {
+    log('read (sessions, turns, usage on a cached corpus)…')
+    collectGarbage()
+    await phase('read', readPhase)
   }
   await stopAll()
 

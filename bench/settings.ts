@@ -23,7 +23,7 @@ export const settings = {
     .map((s) => Number(s.trim()))
     .filter((n) => n > 0),
   phases: new Set(
-    (process.env.BENCH_PHASES ?? 'parse,limit,node,latency,memory,worker')
+    (process.env.BENCH_PHASES ?? 'parse,limit,node,latency,memory,worker,read')
       .split(',')
       .map((s) => s.trim()),
   ),

@@ -8,11 +8,12 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
-import type { InValue } from '@libsql/client'
+import type { Client, InValue } from '@libsql/client'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createApp } from '../../src/app'
 import { createVerifier } from '../../src/auth/jwt'
 import { defaultLimits } from '../../src/config'
+import { ReadStore } from '../../src/db/reads'
 import { lineSession } from '../../src/db/sessions'
 import { ChunkStatements, pushSessionValues } from '../../src/db/statements'
 import { parseTurnLine } from '../../src/ingest/turn'
@@ -55,11 +56,12 @@ const recordsOf = (...lines: WireTurn[]): TurnRecord[] =>
     return parsed.turn
   })
 
-/** The real app over `writer`, with chunks of two lines. */
-const appOver = (writer: WriterThread) =>
+/** The real app over `writer` (reads over `client`), with chunks of two lines. */
+const appOver = (writer: WriterThread, client: Client) =>
   createApp({
     limits: { ...defaultLimits, chunkLines: 2 },
     store: { write: (owner, records) => writer.write(owner, records), ping: async () => {} },
+    reads: new ReadStore(client),
     verify: createVerifier({
       keySource: { kind: 'secret', secret: SECRET },
       algorithms: undefined,
@@ -146,7 +148,7 @@ describe('a writer thread that cannot start', () => {
 
     // Within the pause no thread is started: requests are answered 503 at once, not one
     // thread start each.
-    const app = appOver(writer)
+    const app = appOver(writer, await migrated(join(dir, 'reads.db'))) // reads are not used here
     for (let i = 0; i < 5; i++) {
       const res = await post(app, owner, ndjson([wireTurn({ turn_id: `r${i}` })]))
       expect(res.status).toBe(503)
@@ -177,7 +179,7 @@ describe('a writer thread that dies between a COMMIT and its answer', () => {
     })
     cleanups.push(() => writer.close())
     await writer.start()
-    const app = appOver(writer)
+    const app = appOver(writer, client)
     const owner = freshOwner()
     const body = ['1', '2', '3', '4', '5', '6'].map((id) =>
       wireTurn({ turn_id: id, content: id === '3' ? DIE_MARKER : `line ${id}` }),
