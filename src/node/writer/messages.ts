@@ -21,11 +21,13 @@ export type ToThread =
   | { op: 'seal'; id: number; sessions: Upsert[]; turns: Upsert[]; lineSessions: InValue[] }
   | { op: 'run'; id: number }
   | { op: 'drop'; id: number }
+  | { op: 'ping'; id: number }
   | { op: 'close' }
 
 /**
- * `ready` once the database is open; then one answer per `run`. A message the thread cannot read
- * fails its batch (its `run` answers the error); one that names no batch is answered `malformed`.
+ * `ready` once the database is open; then one answer per `run` or `ping`. A message the thread
+ * cannot read fails its batch (its `run` answers the error); one that names no batch is answered
+ * `malformed`.
  */
 export type FromThread =
   | { ready: true }
@@ -53,6 +55,7 @@ const shapes: { [Op in ToThread['op']]: (m: Record<string, unknown>) => boolean 
     Array.isArray(m.lineSessions),
   run: (m) => isId(m.id),
   drop: (m) => isId(m.id),
+  ping: (m) => isId(m.id),
   close: () => true,
 }
 

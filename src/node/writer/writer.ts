@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads'
 import type { InValue } from '@libsql/client'
+import { fileDatabasePath } from '../../config'
 import { DatabaseError, toDatabaseError } from '../../db/errors'
 import { lineSession } from '../../db/sessions'
 import { ChunkStatements, pushSessionValues } from '../../db/statements'
@@ -70,7 +71,7 @@ export class WriterThread implements Sink {
   >()
 
   constructor(url: string, options: WriterThreadOptions = {}) {
-    this.#path = url.slice('file:'.length).split('?')[0] ?? ''
+    this.#path = fileDatabasePath(url)
     this.#log = options.log ?? ((message, error) => console.error(message, error))
     this.#entry = options.entry ?? threadEntry()
   }
@@ -85,12 +86,7 @@ export class WriterThread implements Sink {
     records: Iterable<TurnRecord> | AsyncIterable<TurnRecord>,
   ): Promise<WriteResult> {
     const batch = this.#open()
-    if (batch === undefined) {
-      throw new DatabaseError(
-        'unavailable',
-        `the writer thread is restarting; the next start in ${this.#restartAt - Date.now()} ms`,
-      )
-    }
+    if (batch === undefined) throw this.#restarting()
     const statements = new ChunkStatements(owner, HANDOVER_ROWS)
     let lineSessions: InValue[] = []
     let lines = 0
@@ -127,14 +123,29 @@ export class WriterThread implements Sink {
     await this.#ready
   }
 
+  #restarting(): DatabaseError {
+    const wait = this.#restartAt - Date.now()
+    return new DatabaseError(
+      'unavailable',
+      `the writer thread is restarting; next start in ${wait} ms`,
+    )
+  }
+
   /** A new batch, on the thread running now (started if need be); none while one may not start. */
   #open(): Batch | undefined {
     if (!this.#closed && this.#start() === undefined) return undefined
     return { id: this.#nextId++, generation: this.#generation }
   }
 
+  /** `select 1` on the thread's connection, after the batches already sent to it. */
+  async ping(): Promise<void> {
+    const batch = this.#open()
+    if (batch === undefined) throw this.#restarting()
+    await this.#run(batch, 'ping')
+  }
+
   /** Write the batch as one transaction, after every batch run before it. */
-  #run(batch: Batch): Promise<Refusal[]> {
+  #run(batch: Batch, op: 'run' | 'ping' = 'run'): Promise<Refusal[]> {
     const worker = this.#live(batch)
     if (worker === undefined) {
       return Promise.reject(
@@ -146,7 +157,7 @@ export class WriterThread implements Sink {
     }
     return new Promise<Refusal[]>((resolve, reject) => {
       this.#pending.set(batch.id, { worker, resolve, reject })
-      this.#send(worker, { op: 'run', id: batch.id })
+      this.#send(worker, { op, id: batch.id })
     })
   }
 
