@@ -38,7 +38,7 @@ function build(env: Record<string, unknown>): Handler {
     const app = createApp({
       ...workerOps(config.ops, env),
       limits: config.ingest,
-      store: new TurnStore(client),
+      store: new TurnStore(client, { timeoutMs: config.libsqlTimeoutMs }),
       reads: new ReadStore(client),
       verify: createVerifier(config.auth, { retryAfterS: config.ingest.retryAfterS }),
     })

@@ -50,10 +50,10 @@ export async function startNodeServer(
     config.libsqlTimeoutMs,
   )
   await applyMigrations(client)
-  const turnStore = new TurnStore(client)
+  const turnStore = new TurnStore(client, { timeoutMs: config.libsqlTimeoutMs })
   // An embedded database writes on a thread of its own, so parsing overlaps the writes.
   const writer = config.libsqlUrl.startsWith('file:')
-    ? new WriterThread(config.libsqlUrl)
+    ? new WriterThread(config.libsqlUrl, options.log === undefined ? {} : { log: options.log })
     : undefined
   try {
     await writer?.start()

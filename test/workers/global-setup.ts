@@ -1,7 +1,8 @@
 /**
  * The workerd suite's real database: a sqld on a free 127.0.0.1 port in a temporary folder,
  * migrated from drizzle/, stopped when the suite ends. Its URL reaches the worker as the
- * LIBSQL_URL binding (test/vitest.config.ts).
+ * LIBSQL_URL binding (test/vitest.config.ts); `hangUrl` is the same sqld behind a proxy that
+ * never answers a request holding HANG_MARKER (test/helpers/hang.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -10,12 +11,8 @@ import { createClient } from '@libsql/client'
 import type { TestProject } from 'vitest/node'
 import { applyMigrations } from '../../src/node/migrations'
 import { startSqld } from '../../src/node/sqld'
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    sqldUrl: string
-  }
-}
+import { startHangProxy } from '../helpers/hang'
+import './provided'
 
 export default async function setup(project: TestProject) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tributary-workerd-'))
@@ -28,8 +25,14 @@ export default async function setup(project: TestProject) {
     await sqld.stop()
     throw error
   }
+  const proxy = await startHangProxy(sqld.url).catch(async (error: unknown) => {
+    await sqld.stop()
+    throw error
+  })
   project.provide('sqldUrl', sqld.url)
+  project.provide('hangUrl', proxy.url)
   return async () => {
+    await proxy.close()
     await sqld.stop()
     rmSync(dataDir, { recursive: true, force: true })
   }

@@ -10,9 +10,22 @@ import Database from 'libsql'
 import { toDatabaseError } from '../../db/errors'
 import { SESSION_VALUES, TURN_VALUES, type Upsert, upsertSql } from '../../db/statements'
 import type { Refusal } from '../../types'
-import type { FromThread, ToThread, WriterData } from './messages'
+import {
+  batchIdOf,
+  type FromThread,
+  readToThread,
+  type ToThread,
+  type WriterData,
+} from './messages'
 
-type Batch = { sessions: Upsert[]; turns: Upsert[]; lineSessions: InValue[][]; sealed: boolean }
+/** `broken`: a message of this batch could not be read or handled; its `run` answers it. */
+type Batch = {
+  sessions: Upsert[]
+  turns: Upsert[]
+  lineSessions: InValue[][]
+  sealed: boolean
+  broken?: string
+}
 
 const port = parentPort
 if (port === null) throw new Error('thread.ts runs as a worker thread')
@@ -105,11 +118,52 @@ function write(b: Batch): Refusal[] {
 const reply = (message: FromThread) => port.postMessage(message)
 reply({ ready: true })
 
-port.on('message', (request: ToThread) => {
+const failure = (error: unknown) => {
+  const { message, code } = error as { message?: unknown; code?: unknown }
+  return {
+    message: String(message ?? error),
+    ...(typeof code === 'string' ? { code } : {}),
+  }
+}
+
+/**
+ * A message that cannot be read or handled fails only what it names: its batch (at once for a
+ * `run`, else when the batch is run), or nothing, answered `malformed`. The thread lives on.
+ */
+function refuse(raw: unknown, error: unknown): void {
+  const id = batchIdOf(raw)
+  const reason = failure(error)
+  const op = (raw as { op?: unknown } | null)?.op
+  if (id === undefined) {
+    reply({ malformed: true, error: { message: reason.message } })
+  } else if (op === 'run') {
+    batches.delete(id)
+    reply({ id, ok: false, error: reason })
+  } else if (op === 'drop') {
+    batches.delete(id)
+  } else {
+    batchOf(id).broken ??= reason.message
+  }
+}
+
+port.on('message', (raw: unknown) => {
+  const read = readToThread(raw)
+  try {
+    if (!read.ok) throw new Error(`the writer thread refused ${read.reason}`)
+    handle(read.message)
+  } catch (error) {
+    refuse(raw, error)
+  }
+})
+
+function handle(request: ToThread): void {
   switch (request.op) {
     case 'close':
-      db.close()
-      process.exit(0)
+      try {
+        db.close()
+      } finally {
+        process.exit(0)
+      }
       break
     case 'append': {
       const b = batchOf(request.id)
@@ -140,21 +194,14 @@ port.on('message', (request: ToThread) => {
       const b = batches.get(request.id)
       batches.delete(request.id)
       try {
+        if (b?.broken !== undefined) throw new Error(b.broken)
         if (b === undefined || !b.sealed)
           throw new Error('the batch was never sealed on this thread')
         reply({ id: request.id, ok: true, refused: write(b) })
       } catch (error) {
-        const { message, code } = error as { message?: unknown; code?: unknown }
-        reply({
-          id: request.id,
-          ok: false,
-          error: {
-            message: String(message ?? error),
-            ...(typeof code === 'string' ? { code } : {}),
-          },
-        })
+        reply({ id: request.id, ok: false, error: failure(error) })
       }
       break
     }
   }
-})
+}

@@ -6,7 +6,7 @@
 import { Worker } from 'node:worker_threads'
 import type { InValue } from '@libsql/client'
 import { fileDatabasePath } from '../../config'
-import { toDatabaseError } from '../../db/errors'
+import { DatabaseError, toDatabaseError } from '../../db/errors'
 import { lineSession } from '../../db/sessions'
 import { ChunkStatements, pushSessionValues } from '../../db/statements'
 import type { Refusal, Sink, TurnRecord, WriteResult } from '../../types'
@@ -32,14 +32,32 @@ const threadEntry = (): URL =>
 /** A batch on the thread, and the thread it lives on (a restarted thread has lost it). */
 type Batch = { id: number; generation: number }
 
+/** The pause before a thread is started again after one was lost: it doubles up to the most. */
+const RESTART_FIRST_MS = 100
+const RESTART_MOST_MS = 30_000
+
+export type WriterThreadOptions = {
+  /** Where a lost thread and a message the thread could not read are reported. */
+  log?: (message: string, error: unknown) => void
+  /** The thread's entry; by default the writer thread itself (the tests wrap it to break it). */
+  entry?: URL
+}
+
 /**
- * Batches are run in the order their writes end. A thread that dies fails what it had (the
- * pipeline answers 503) and is started again for the next batch; a batch begun on it is never
- * run in part on the new one.
+ * Batches are run in the order their writes end. A thread that dies or cannot start fails what
+ * it had (the pipeline answers 503); the next one is started for a write that comes after a
+ * pause, 100 ms doubling to 30 s while threads keep being lost before they answer a batch, and
+ * the writes meanwhile fail at once. A batch begun on a lost thread is never run in part on the
+ * next one; a batch whose `run` was sent when its thread died may or may not be committed.
  */
 export class WriterThread implements Sink {
   readonly #path: string
+  readonly #log: (message: string, error: unknown) => void
+  readonly #entry: URL
   #worker: Worker | undefined
+  /** Threads lost since one last answered a batch; and when the next may be started. */
+  #losses = 0
+  #restartAt = 0
   /** Threads started so far: a batch belongs to the one that was running when it was opened. */
   #generation = 0
   #closed = false
@@ -52,8 +70,10 @@ export class WriterThread implements Sink {
     { worker: Worker; resolve: (refused: Refusal[]) => void; reject: (error: unknown) => void }
   >()
 
-  constructor(url: string) {
+  constructor(url: string, options: WriterThreadOptions = {}) {
     this.#path = fileDatabasePath(url)
+    this.#log = options.log ?? ((message, error) => console.error(message, error))
+    this.#entry = options.entry ?? threadEntry()
   }
 
   /** Batches sent to run and not yet answered (the metrics' writer queue depth). */
@@ -71,6 +91,7 @@ export class WriterThread implements Sink {
     records: Iterable<TurnRecord> | AsyncIterable<TurnRecord>,
   ): Promise<WriteResult> {
     const batch = this.#open()
+    if (batch === undefined) throw this.#restarting()
     const statements = new ChunkStatements(owner, HANDOVER_ROWS)
     let lineSessions: InValue[] = []
     let lines = 0
@@ -103,26 +124,41 @@ export class WriterThread implements Sink {
 
   /** Start the thread now and wait until its database is open (it fails if it cannot open). */
   async start(): Promise<void> {
-    this.#start()
+    if (this.#start() === undefined) throw new Error('the writer thread is restarting')
     await this.#ready
   }
 
-  /** A new batch, on the thread running now (started if need be). */
-  #open(): Batch {
-    if (!this.#closed) this.#start()
+  #restarting(): DatabaseError {
+    const wait = this.#restartAt - Date.now()
+    return new DatabaseError(
+      'unavailable',
+      `the writer thread is restarting; next start in ${wait} ms`,
+    )
+  }
+
+  /** A new batch, on the thread running now (started if need be); none while one may not start. */
+  #open(): Batch | undefined {
+    if (!this.#closed && this.#start() === undefined) return undefined
     return { id: this.#nextId++, generation: this.#generation }
   }
 
   /** `select 1` on the thread's connection, after the batches already sent to it. */
   async ping(): Promise<void> {
-    await this.#run(this.#open(), 'ping')
+    const batch = this.#open()
+    if (batch === undefined) throw this.#restarting()
+    await this.#run(batch, 'ping')
   }
 
   /** Write the batch as one transaction, after every batch run before it. */
   #run(batch: Batch, op: 'run' | 'ping' = 'run'): Promise<Refusal[]> {
     const worker = this.#live(batch)
     if (worker === undefined) {
-      return Promise.reject(new Error('the writer thread closed or restarted; the batch is lost'))
+      return Promise.reject(
+        new DatabaseError(
+          'unavailable',
+          'the writer thread closed or restarted; the batch is lost',
+        ),
+      )
     }
     return new Promise<Refusal[]>((resolve, reject) => {
       this.#pending.set(batch.id, { worker, resolve, reject })
@@ -144,10 +180,12 @@ export class WriterThread implements Sink {
     worker.postMessage(message)
   }
 
-  #start(): Worker {
+  /** The running thread, or a new one; undefined during the pause after a lost thread. */
+  #start(): Worker | undefined {
     if (this.#worker !== undefined) return this.#worker
+    if (Date.now() < this.#restartAt) return undefined
     const workerData: WriterData = { path: this.#path, busyTimeoutMs: BUSY_TIMEOUT_MS }
-    const worker = new Worker(threadEntry(), {
+    const worker = new Worker(this.#entry, {
       // It holds the chunks being written and filled: a small young generation keeps it small.
       resourceLimits: { maxYoungGenerationSizeMb: 8 },
       workerData,
@@ -159,22 +197,45 @@ export class WriterThread implements Sink {
       notReady = reject
     })
     this.#ready.catch(() => {})
+    let started = false
     worker.on('message', (reply: FromThread) => {
-      if ('ready' in reply) return ready()
+      if ('ready' in reply) {
+        started = true
+        return ready()
+      }
+      if ('malformed' in reply) return this.#log('the writer thread refused a message', reply.error)
+      this.#losses = 0
       const waiting = this.#pending.get(reply.id)
       if (waiting === undefined) return
       this.#pending.delete(reply.id)
       if (reply.ok) waiting.resolve(reply.refused)
       else waiting.reject(Object.assign(new Error(reply.error.message), reply.error))
     })
+    let lost = false
     const fail = (error: unknown) => {
       notReady(error)
+      if (!lost && !this.#closed) {
+        const pause = Math.min(RESTART_FIRST_MS * 2 ** this.#losses, RESTART_MOST_MS)
+        this.#losses++
+        this.#restartAt = Date.now() + pause
+        this.#log(
+          `the writer thread ${started ? 'stopped' : 'could not start'}; the next start in ${pause} ms`,
+          error,
+        )
+      }
+      lost = true
       if (this.#worker === worker) this.#worker = undefined
-      // 'error' then 'exit': a thread started in between keeps its own runs.
+      // 'error' then 'exit': a thread started in between keeps its own runs. A run sent and not
+      // answered may have committed before the thread died: its fate is unknown.
+      const inDoubt = new DatabaseError(
+        'unavailable',
+        'the writer thread stopped before it answered; the batch may or may not be committed',
+        error,
+      )
       for (const [id, waiting] of this.#pending) {
         if (waiting.worker !== worker) continue
         this.#pending.delete(id)
-        waiting.reject(error)
+        waiting.reject(inDoubt)
       }
     }
     worker.on('error', fail)
