@@ -11,6 +11,7 @@ import type { ContentEncoding } from './ingest/body'
 import type { BodyReader, ChunkWriter } from './ingest/pipeline'
 import { healthRoutes } from './routes/health'
 import { ingestRoutes } from './routes/ingest'
+import { webRoutes } from './routes/web'
 import type { AppEnv } from './types'
 
 export type AppDeps = {
@@ -33,6 +34,7 @@ const allowed: Record<string, string> = {
   '/v1/ingest': 'POST',
   '/healthz': 'GET, HEAD',
   '/readyz': 'GET, HEAD',
+  '/': 'GET, HEAD',
 }
 
 export function createApp(deps: AppDeps) {
@@ -64,6 +66,7 @@ export function createApp(deps: AppDeps) {
 
   app.route('/', healthRoutes(deps))
   app.route('/v1/ingest', ingestRoutes(deps))
+  app.route('/', webRoutes())
 
   app.notFound((c) => problemResponse(new ApiError('NOT_FOUND', `No route for ${c.req.path}.`)))
   app.onError((error, c) => {
