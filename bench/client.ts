@@ -4,7 +4,7 @@
  * can), streamed bodies written with backpressure.
  */
 import { Agent, request } from 'node:http'
-import type { Summary } from '../src/ingest/summary'
+import type { Summary } from '../src/types'
 
 export type Answer = {
   status: number

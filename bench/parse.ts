@@ -7,8 +7,9 @@
  *
  * prints `{"lines":…,"bytes":…,"accepted":…,"runs":[ms,…]}` on stdout.
  */
-import { defaultLimits, type IngestLimits } from '../src/config'
-import { type ChunkWriter, ingest } from '../src/ingest/pipeline'
+import { defaultLimits } from '../src/config'
+import { ingest } from '../src/ingest/pipeline'
+import type { IngestLimits, Sink } from '../src/types'
 import { pieces } from './client'
 import { generateCorpus } from './corpus'
 
@@ -25,12 +26,11 @@ export async function parseOnly(
       else controller.enqueue(next)
     },
   })
-  const discard: ChunkWriter = {
-    begin: () => ({
-      add: () => {},
-      seal: () => ({ commit: async () => {}, discard: () => {}, records: () => [] }),
-      discard: () => {},
-    }),
+  const discard: Sink = {
+    write: async (_owner, records) => {
+      for await (const _ of records);
+      return { refused: [] }
+    },
   }
   const started = performance.now()
   const summary = await ingest({ owner: 'bench', body: stream.getReader(), store: discard, limits })

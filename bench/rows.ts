@@ -3,11 +3,11 @@
  * records the pipeline would write, cut into chunks by the pipeline's own rule, and the exact
  * statements TurnStore builds for each chunk. The limit measurements replay these.
  */
-import { createClient, type InStatement } from '@libsql/client'
-import type { IngestLimits } from '../src/config'
-import { type TurnRecord, TurnStore } from '../src/db/turns'
+import type { InStatement } from '@libsql/client'
+import { chunkUpserts } from '../src/db/statements'
 import { LineSplitter } from '../src/ingest/lines'
 import { parseTurnLine } from '../src/ingest/turn'
+import type { IngestLimits, TurnRecord } from '../src/types'
 
 /** `rejected`: non-blank lines the pipeline rejects (the ones made invalid on purpose). */
 export type Rows = { chunks: TurnRecord[][]; rows: number; rejected: number }
@@ -46,12 +46,5 @@ export function corpusRows(body: Uint8Array, limits: IngestLimits): Rows {
 
 /** The statements TurnStore writes for each chunk, built once, before any clock starts. */
 export function chunkStatements(owner: string, rows: Rows): InStatement[][] {
-  // TurnStore needs a client only to hand to Drizzle, which builds SQL without running it.
-  const client = createClient({ url: 'file::memory:' })
-  try {
-    const store = new TurnStore(client)
-    return rows.chunks.map((records) => store.statements(owner, records))
-  } finally {
-    client.close()
-  }
+  return rows.chunks.map((records) => chunkUpserts(owner, records))
 }

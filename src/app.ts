@@ -3,32 +3,12 @@
  * for every whole-request failure, routes mounted per resource. Reads no environment: tests build
  * it with a test database and test keys, the entries with real ones.
  */
-import { type Context, Hono } from 'hono'
-import type { Verifier } from './auth/jwt'
-import type { IngestLimits } from './config'
+import { Hono } from 'hono'
 import { ApiError, problemResponse } from './errors'
-import type { ContentEncoding } from './ingest/body'
-import type { BodyReader, ChunkWriter } from './ingest/pipeline'
 import { healthRoutes } from './routes/health'
 import { ingestRoutes } from './routes/ingest'
 import { webRoutes } from './routes/web'
-import type { AppEnv } from './types'
-
-export type AppDeps = {
-  limits: IngestLimits
-  store: ChunkWriter & { ping(): Promise<void> }
-  verify: Verifier
-  /**
-   * How a request's body is read and inflated. By default from the web Request, through
-   * DecompressionStream (openBody: the Worker); the Node server reads its IncomingMessage instead
-   * (src/node/body.ts).
-   */
-  readBody?: (c: Context<AppEnv>, encoding: ContentEncoding) => BodyReader | null
-  /** Runs after each chunk commit (the Node entry yields to the event loop there). */
-  afterCommit?: () => Promise<void>
-  /** Where unexpected errors are reported; console.error by default. */
-  log?: (message: string, error: unknown) => void
-}
+import type { AppDeps, AppEnv } from './types'
 
 const allowed: Record<string, string> = {
   '/v1/ingest': 'POST',

@@ -4,8 +4,11 @@
  * CONFIG_INVALID naming the variable, never its value.
  */
 import * as v from 'valibot'
-import { DEFAULT_LIBSQL_TIMEOUT_MS } from './db/client'
 import { ApiError } from './errors'
+import type { IngestLimits } from './types'
+
+/** Default of LIBSQL_TIMEOUT_MS: a 4 MiB chunk commits in well under a second on a healthy server. */
+export const DEFAULT_LIBSQL_TIMEOUT_MS = 10_000
 
 export type JwtAlgorithm =
   | 'HS256'
@@ -50,15 +53,6 @@ export type AuthConfig = {
   audience: string | undefined
   ownerClaim: string
   clockToleranceS: number
-}
-
-export type IngestLimits = {
-  chunkLines: number
-  chunkBytes: number
-  maxBodyBytes: number
-  maxLineBytes: number
-  maxErrors: number
-  idleTimeoutMs: number
 }
 
 export type Config = {

@@ -2,7 +2,10 @@
  * Whole-request failures. Every one leaves the app through `toProblem()` as RFC 7807
  * `application/problem+json`; per-line problems are data in the summary, never an ApiError.
  */
-import type { Summary } from './ingest/summary'
+import type { Summary } from './types'
+
+/** Seconds a client is told to wait (Retry-After) when the database is unavailable. */
+export const RETRY_AFTER_SECONDS = 5
 
 export const problemCodes = {
   UNAUTHORIZED: { status: 401, title: 'Unauthorized' },

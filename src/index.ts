@@ -8,7 +8,7 @@ import { createApp } from './app'
 import { createVerifier } from './auth/jwt'
 import { parseConfig } from './config'
 import { fetchWithDeadline } from './db/client'
-import { TurnStore } from './db/turns'
+import { TurnStore } from './db/store'
 import { ApiError, problemResponse } from './errors'
 
 type Handler = (request: Request) => Response | Promise<Response>

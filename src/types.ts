@@ -1,3 +1,108 @@
+/**
+ * The domain types every layer speaks. A leaf: it imports nothing of the project, so routes,
+ * the pipeline, the stores and the entries can all depend on it without depending on each other.
+ */
+import type { Context } from 'hono'
+
+export const roles = ['user', 'assistant', 'system', 'tool'] as const
+export type Role = (typeof roles)[number]
+
+/** One validated turn, normalized: timestamps in the stored form, JSON values as text. */
+export type TurnRecord = {
+  tool: string
+  host: string
+  sessionId: string
+  turnId: string
+  seq: number
+  role: Role
+  timestamp: string
+  content: string | null
+  model: string | null
+  tokensIn: number | null
+  tokensOut: number | null
+  costUsd: number | null
+  toolCalls: string | null
+  metadata: string | null
+  /** The line's own session fields; the store merges them per session. */
+  session: {
+    startedAt: string
+    workingDir: string | null
+    sourceFile: string | null
+    metadata: string | null
+  }
+}
+
+export type LineErrorCode =
+  | 'INVALID_JSON'
+  | 'NOT_AN_OBJECT'
+  | 'INVALID_FIELD'
+  | 'INVALID_UTF8'
+  | 'LINE_TOO_LARGE'
+  | 'DB_CONSTRAINT'
+
+export type LineError = {
+  line: number
+  code: LineErrorCode
+  /** Dotted path of the offending field, for INVALID_FIELD. */
+  field?: string
+  message: string
+}
+
+/** The partial-accept summary of one ingest request. */
+export type Summary = {
+  accepted: number
+  rejected: number
+  lines: number
+  bytes: number
+  /** Chunks committed (each one transaction, less its refused lines). */
+  chunks: number
+  errors: LineError[]
+  errors_truncated: boolean
+}
+
+/**
+ * Where the decompressed body is read from, one piece at a time (a web stream's reader is one).
+ * Its read errors must already be ApiErrors.
+ */
+export type BodyReader = {
+  read(): Promise<ReadableStreamReadResult<Uint8Array>>
+  /** No more will be read (the request failed): let go of the body. */
+  cancel(): Promise<void>
+}
+
+export type ContentEncoding = 'gzip' | 'deflate' | undefined
+
+/** A record the database refused: its index in the records written, and why. */
+export type Refusal = { index: number; code: 'DB_CONSTRAINT'; message: string }
+
+/** What a sink did with a write: every record not refused is committed. */
+export type WriteResult = { refused: Refusal[] }
+
+/**
+ * Where validated records go. `write` stores `records` of `owner` as one transaction, leaving out
+ * (and naming) the ones the database refuses; it throws a DatabaseError `unavailable` when the
+ * database fails, and then nothing of this write is committed. `records` may still be arriving
+ * (the pipeline streams a chunk in as it is parsed); when its iteration throws, nothing is written.
+ */
+export interface Sink {
+  write(
+    owner: string,
+    records: Iterable<TurnRecord> | AsyncIterable<TurnRecord>,
+  ): Promise<WriteResult>
+}
+
+export type IngestLimits = {
+  chunkLines: number
+  chunkBytes: number
+  maxBodyBytes: number
+  maxLineBytes: number
+  maxErrors: number
+  idleTimeoutMs: number
+}
+
+/** Resolves the verified owner of an `Authorization` header value, or throws an ApiError. */
+export type Verifier = (authorization: string | undefined) => Promise<string>
+
 /** The Hono environment shared by the app, its sub-apps and middleware. */
 export type AppEnv = {
   Variables: {
@@ -5,4 +110,20 @@ export type AppEnv = {
     owner: string
     requestId: string
   }
+}
+
+/** What createApp is built from: the entries pass real parts, the tests test ones. */
+export type AppDeps = {
+  limits: IngestLimits
+  store: Sink & { ping(): Promise<void> }
+  verify: Verifier
+  /**
+   * How a request's body is read and inflated: by default from the web Request through
+   * DecompressionStream (the Worker); the Node server reads its IncomingMessage instead.
+   */
+  readBody?: (c: Context<AppEnv>, encoding: ContentEncoding) => BodyReader | null
+  /** Runs after each chunk commit (the Node entry yields to the event loop there). */
+  afterCommit?: () => Promise<void>
+  /** Where unexpected errors are reported; console.error by default. */
+  log?: (message: string, error: unknown) => void
 }

@@ -1,5 +1,5 @@
 /**
- * Bearer JWT -> owner (SPEC §4, RFC 8725). The key source and the allowed algorithms come from
+ * Bearer JWT -> owner (RFC 8725). The key source and the allowed algorithms come from
  * configuration, never from the token. Web Crypto and fetch only: runs on Node and on workerd.
  */
 import {
@@ -19,9 +19,7 @@ import {
 import type { AuthConfig, JwtAlgorithm } from '../config'
 import { asymmetricAlgorithms } from '../config'
 import { ApiError } from '../errors'
-
-/** Resolves the verified owner of an `Authorization` header value, or throws an ApiError. */
-export type Verifier = (authorization: string | undefined) => Promise<string>
+import type { Verifier } from '../types'
 
 export type VerifierOptions = {
   /** Fetch used for the JWKS URL (a Workers service binding, a test); the global one by default. */

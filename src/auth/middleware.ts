@@ -1,6 +1,5 @@
 import type { MiddlewareHandler } from 'hono'
-import type { AppEnv } from '../types'
-import type { Verifier } from './jwt'
+import type { AppEnv, Verifier } from '../types'
 
 /**
  * Authenticate the request from its `Authorization` header alone, before a byte of the body is

@@ -1,15 +1,8 @@
 /**
- * The deadline of every request to a libSQL server. @libsql/client talks to sqld/Turso over
- * HTTP with `fetch` and sets no timeout of its own, so a server that accepts the connection and
- * then never answers (stopped, overloaded, a network black hole) would hold an ingest request,
- * and the commit it waits for, as long as the runtime's fetch waits (5 minutes on Node, for the
- * headers alone). Each request gets `timeoutMs` for its whole round trip,
- * response body included; past it the fetch is aborted, the client throws, and the failure is
- * classified `unavailable` (db/errors.ts) like any other: a 503 with what was committed.
+ * The deadline of every request to a libSQL server: @libsql/client's `fetch` has none, so a
+ * server that never answers would hold a request for minutes. Past `timeoutMs` the fetch is
+ * aborted and the failure is `unavailable` (db/errors.ts): a 503 with what was committed.
  */
-
-/** Default of LIBSQL_TIMEOUT_MS: a 4 MiB chunk commits in well under a second on a healthy server. */
-export const DEFAULT_LIBSQL_TIMEOUT_MS = 10_000
 
 /**
  * A `fetch` for `createClient({ fetch })` that aborts each request after `timeoutMs`.

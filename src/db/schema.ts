@@ -9,6 +9,9 @@ import {
   sqliteTable,
   text,
 } from 'drizzle-orm/sqlite-core'
+import { roles } from '../types'
+
+/** The two tables, as drizzle-kit migrates them (drizzle/) and the upserts write them. */
 
 /**
  * The database form of every timestamp: UTC with milliseconds, `YYYY-MM-DDTHH:MM:SS.sssZ`.
@@ -63,9 +66,6 @@ export const sessions = sqliteTable(
   ],
 )
 
-export const roles = ['user', 'assistant', 'system', 'tool'] as const
-export type Role = (typeof roles)[number]
-
 export const turns = sqliteTable(
   'turns',
   {
@@ -115,6 +115,3 @@ export const turns = sqliteTable(
     check('turns_metadata_check', isJsonObject('metadata')),
   ],
 )
-
-export type SessionRow = typeof sessions.$inferInsert
-export type TurnRow = typeof turns.$inferInsert

@@ -4,9 +4,7 @@
  * flow through as the client sends them.
  */
 import { ApiError } from '../errors'
-import type { BodyReader } from './pipeline'
-
-export type ContentEncoding = 'gzip' | 'deflate' | undefined
+import type { BodyReader, ContentEncoding } from '../types'
 
 /** The client stopped sending before the body was complete. */
 export const incomplete = (cause: unknown) =>

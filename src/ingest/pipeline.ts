@@ -1,88 +1,104 @@
 /**
- * lines -> validated turns -> chunks -> commits -> summary. Knows nothing of HTTP: it reads the
- * body's bytes for one verified owner and returns the partial-accept summary, or throws
- * an ApiError that carries the summary of what was committed before the failure.
+ * lines -> validated turns -> chunks -> sink.write -> summary. Knows nothing of HTTP: it reads
+ * the body's bytes for one verified owner and returns the partial-accept summary, or throws an
+ * ApiError that carries the summary of what was committed before the failure.
  *
- * One chunk commits while the next is being parsed (at most one commit in flight), so parsing
- * overlaps the database round trip. Each record goes to the writer's draft of its chunk as it is
- * validated (the writer may build and hand on its statements right away), and the chunk is
- * sealed before the one in flight lands; memory stays bounded by two chunks and one line.
+ * Each chunk streams into its sink write as its lines are validated, so the sink may hand its
+ * rows on before the chunk is complete; a chunk ends (and commits) only once the chunk before
+ * has landed, and is dropped if that one failed. Memory stays bounded by two chunks and a line.
  */
-import type { IngestLimits } from '../config'
 import { DatabaseError } from '../db/errors'
-import type { TurnRecord } from '../db/turns'
-import { ApiError } from '../errors'
+import { ApiError, RETRY_AFTER_SECONDS } from '../errors'
+import type { BodyReader, IngestLimits, Sink, Summary, TurnRecord, WriteResult } from '../types'
 import { type LineEvent, LineSplitter } from './lines'
-import { ErrorList, type Summary } from './summary'
+import { ErrorList } from './summary'
 import { parseTurnLine } from './turn'
-
-/** Where chunks go: each one in one transaction, or a DatabaseError. */
-export interface ChunkWriter {
-  /** Start the next chunk of `owner`'s records. */
-  begin(owner: string): ChunkDraft
-}
-
-/**
- * A chunk being filled. The writer may build and hand on its statements as records arrive, so
- * the records can be let go of; nothing is written before the sealed chunk is committed.
- */
-export interface ChunkDraft {
-  add(record: TurnRecord): void
-  /** No more records: the chunk is ready to write. */
-  seal(): PreparedChunk
-  /** It will not be written: let go of what was handed on. */
-  discard(): void
-}
-
-/** A sealed chunk: committed once, or discarded. */
-export interface PreparedChunk {
-  /**
-   * Write it as one transaction. Throws a DatabaseError: `data` when a value was refused,
-   * `unavailable` when the database failed.
-   */
-  commit(): Promise<void>
-  /** It will not be written: let go of what was made ready. */
-  discard(): void
-  /** Its records, in the order added: for the split after `commit` was refused with `data`. */
-  records(): readonly TurnRecord[]
-}
-
-/** A sealed chunk of `records`, through `writer`. */
-export const sealedChunk = (writer: ChunkWriter, owner: string, records: readonly TurnRecord[]) => {
-  const draft = writer.begin(owner)
-  for (const r of records) draft.add(r)
-  return draft.seal()
-}
-
-/**
- * Where the decompressed body is read from, one piece at a time: a web stream's reader is one
- * (openBody, for the Worker), so is the Node server's (src/node/body.ts). Its read errors must
- * already be ApiErrors.
- */
-export type BodyReader = {
-  read(): Promise<ReadableStreamReadResult<Uint8Array>>
-  /** No more will be read (the request failed): let go of the body. */
-  cancel(): Promise<void>
-}
 
 export type IngestOptions = {
   owner: string
   body: BodyReader | null
-  store: ChunkWriter
+  store: Sink
   limits: IngestLimits
   /**
    * Called after each commit. The Node entry passes a macrotask yield: the native libSQL client
-   * frees a statement's memory only when the event loop turns (libsql-client-ts#333).
+   * frees a statement's memory only when the event loop turns.
    */
   afterCommit?: () => Promise<void>
 }
 
-/** The chunk being parsed: its draft (begun at its first valid line) and its lines' numbers. */
-type Chunk = { draft: ChunkDraft | undefined; lines: number[]; bytes: number }
+/**
+ * A chunk's records on their way to the sink: pushed as they are validated, read by the sink's
+ * `for await`. `end` completes it; `fail` makes the sink's iteration throw, so nothing is written.
+ * A plain iterator (not an async generator): one settled promise per record.
+ */
+class RecordFeed implements AsyncIterableIterator<TurnRecord> {
+  #queue: TurnRecord[] = []
+  #head = 0
+  #ended = false
+  #failed = false
+  /** The sink's read waiting for the next record. */
+  #waiting:
+    | { resolve: (result: IteratorResult<TurnRecord>) => void; reject: (error: Error) => void }
+    | undefined
 
-const emptyChunk = (): Chunk => ({ draft: undefined, lines: [], bytes: 0 })
+  push(record: TurnRecord): void {
+    const waiting = this.#waiting
+    if (waiting === undefined) {
+      this.#queue.push(record)
+      return
+    }
+    this.#waiting = undefined
+    waiting.resolve({ value: record, done: false })
+  }
 
-export const RETRY_AFTER_SECONDS = 5
+  end(): void {
+    this.#ended = true
+    const waiting = this.#waiting
+    this.#waiting = undefined
+    waiting?.resolve({ value: undefined, done: true })
+  }
+
+  fail(): void {
+    this.#failed = true
+    this.#queue = []
+    this.#head = 0
+    const waiting = this.#waiting
+    this.#waiting = undefined
+    waiting?.reject(dropped())
+  }
+
+  next(): Promise<IteratorResult<TurnRecord>> {
+    if (this.#failed) return Promise.reject(dropped())
+    if (this.#head < this.#queue.length) {
+      const value = this.#queue[this.#head++] as TurnRecord
+      if (this.#head === this.#queue.length) {
+        this.#queue = []
+        this.#head = 0
+      }
+      return Promise.resolve({ value, done: false })
+    }
+    if (this.#ended) return Promise.resolve({ value: undefined, done: true })
+    return new Promise((resolve, reject) => {
+      this.#waiting = { resolve, reject }
+    })
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this
+  }
+}
+
+const dropped = () => new Error('the chunk was dropped')
+
+/** The chunk being parsed: its feed and sink write (begun at its first valid line), its lines. */
+type Chunk = {
+  feed: RecordFeed | undefined
+  written: Promise<WriteResult> | undefined
+  lines: number[]
+  bytes: number
+}
+
+const emptyChunk = (): Chunk => ({ feed: undefined, written: undefined, lines: [], bytes: 0 })
 
 /**
  * What a body must deliver in each idle window (`idleTimeoutMs` of waiting for it) to count as
@@ -115,32 +131,14 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
     }
   }
 
-  /**
-   * Write a chunk as one transaction. When the database refuses a value, the chunk's records
-   * are split in halves, each written on its own, until the refused line stands alone: it is
-   * rejected as DB_CONSTRAINT and every other line is still committed, in line order.
-   */
-  const writeOrSplit = async (chunk: PreparedChunk, lines: number[]): Promise<void> => {
-    try {
-      await chunk.commit()
-      accepted += lines.length
-      chunks++
-      return
-    } catch (error) {
-      if (!(error instanceof DatabaseError) || error.kind !== 'data') throw error
-      if (lines.length === 1) {
-        errors.add({ line: lines[0] ?? 0, code: 'DB_CONSTRAINT', message: error.message })
-        return
-      }
+  /** Count what a chunk's write committed and refused. */
+  const account = async (written: Promise<WriteResult>, lines: number[]) => {
+    const { refused } = await written
+    for (const r of refused) {
+      errors.add({ line: lines[r.index] ?? 0, code: r.code, message: r.message })
     }
-    const records = chunk.records()
-    const half = Math.ceil(lines.length / 2)
-    await writeOrSplit(sealedChunk(store, owner, records.slice(0, half)), lines.slice(0, half))
-    await writeOrSplit(sealedChunk(store, owner, records.slice(half)), lines.slice(half))
-  }
-
-  const commit = async (chunk: PreparedChunk, lines: number[]) => {
-    await writeOrSplit(chunk, lines)
+    accepted += lines.length - refused.length
+    if (refused.length < lines.length) chunks++
     await options.afterCommit?.()
   }
 
@@ -152,21 +150,29 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
     if (failure !== undefined) throw failure
   }
 
+  /** Let go of a chunk that will not be written, and of its sink write. */
+  const drop = async (chunk: Chunk) => {
+    if (chunk.feed === undefined) return
+    chunk.feed.fail()
+    await chunk.written?.catch(() => {})
+  }
+
   const submit = async () => {
-    const { draft, lines } = current
-    if (draft === undefined) return
+    const chunk = current
+    const { feed, written, lines } = chunk
+    if (feed === undefined || written === undefined) return
     current = emptyChunk()
-    // Made ready while the previous chunk commits; written only once that one has landed.
-    const prepared = draft.seal()
     try {
       await settle()
     } catch (error) {
-      prepared.discard()
+      await drop(chunk)
       throw error
     }
+    // The chunk before has landed: this one may commit now.
+    feed.end()
     // The handler is attached now, so a failure waits here, unhandled-rejection free, until
     // the next settle picks it up.
-    inFlight = commit(prepared, lines).then(
+    inFlight = account(written, lines).then(
       () => undefined,
       (error: unknown) => error ?? new Error('commit failed'),
     )
@@ -184,8 +190,14 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
         errors.add({ line: event.line, ...rejection })
         continue
       }
-      current.draft ??= store.begin(owner)
-      current.draft.add(parsed.turn)
+      if (current.feed === undefined) {
+        const feed = new RecordFeed()
+        current.feed = feed
+        current.written = store.write(owner, feed)
+        // Settled by submit or drop; until then a failure must not count as unhandled.
+        current.written.catch(() => {})
+      }
+      current.feed.push(parsed.turn)
       current.lines.push(event.line)
       current.bytes += event.bytes
       if (current.lines.length >= limits.chunkLines || current.bytes >= limits.chunkBytes) {
@@ -216,7 +228,7 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
     return summary()
   } catch (error) {
     reader.cancel().catch(() => {})
-    current.draft?.discard()
+    await drop(current)
     // What is in flight may still land: wait for it, so `committed` is the truth.
     let failure = error
     try {

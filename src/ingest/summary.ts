@@ -1,30 +1,5 @@
-/** The partial-accept summary (SPEC §3) and the per-line errors it carries. */
-
-export type LineErrorCode =
-  | 'INVALID_JSON'
-  | 'NOT_AN_OBJECT'
-  | 'INVALID_FIELD'
-  | 'INVALID_UTF8'
-  | 'LINE_TOO_LARGE'
-  | 'DB_CONSTRAINT'
-
-export type LineError = {
-  line: number
-  code: LineErrorCode
-  /** Dotted path of the offending field, for INVALID_FIELD. */
-  field?: string
-  message: string
-}
-
-export type Summary = {
-  accepted: number
-  rejected: number
-  lines: number
-  bytes: number
-  chunks: number
-  errors: LineError[]
-  errors_truncated: boolean
-}
+/** The summary's status code and the per-line errors it carries. */
+import type { LineError, Summary } from '../types'
 
 /** 200 when nothing was rejected, 207 for a mix, 422 when lines were sent and none was accepted. */
 export const summaryStatus = (summary: Summary): 200 | 207 | 422 =>

@@ -1,14 +1,10 @@
 /**
- * The wire schema of one line (SPEC §2) in valibot, and its normalized form. Unknown fields,
+ * The wire schema of one line in valibot, and its normalized form. Unknown fields,
  * `owner` among them, are dropped by `v.object`; `null` for an optional field means absent.
  * Messages say what is expected and never echo the value that was sent.
  */
 import * as v from 'valibot'
-import { roles } from '../db/schema'
-import type { TurnRecord } from '../db/turns'
-
-/** A validated line, ready for the database: timestamps normalized, JSON values as text. */
-export type Turn = TurnRecord
+import { roles, type TurnRecord } from '../types'
 
 export type LineRejection = {
   code: 'INVALID_JSON' | 'NOT_AN_OBJECT' | 'INVALID_FIELD'
@@ -16,7 +12,7 @@ export type LineRejection = {
   message: string
 }
 
-export type ParsedLine = { ok: true; turn: Turn } | ({ ok: false } & LineRejection)
+export type ParsedLine = { ok: true; turn: TurnRecord } | ({ ok: false } & LineRejection)
 
 // ---------------------------------------------------------------------------------------------
 // Timestamps
@@ -320,7 +316,7 @@ const positionOf = (error: unknown): string => {
   return match === null ? '' : ` (at character ${match[1]})`
 }
 
-/** One line of text -> a Turn, or why it is rejected. Never throws. */
+/** One line of text -> a TurnRecord, or why it is rejected. Never throws. */
 export function parseTurnLine(line: string): ParsedLine {
   let value: unknown
   try {

@@ -1,19 +1,15 @@
 /**
  * The Node server's request bodies, read from Node's own IncomingMessage and inflated by Node's
- * zlib, with no web stream in between: the web Request and the six web streams a gzip body
- * used to pass through cost the event loop ~12% of its time (README, Performance, item 11).
+ * zlib: no web Request and no web streams in between, which cost the event loop real time.
  */
 import type { Readable } from 'node:stream'
 import { finished } from 'node:stream'
 import { createGunzip, createInflate } from 'node:zlib'
 import { ApiError } from '../errors'
-import { badEncoding, type ContentEncoding, incomplete } from '../ingest/body'
-import type { BodyReader } from '../ingest/pipeline'
+import { badEncoding, incomplete } from '../ingest/body'
+import type { BodyReader, ContentEncoding } from '../types'
 
-/**
- * zlib's output piece. DecompressionStream on Node is the same zlib in 16 KiB pieces: four times
- * the line-splitter turns per byte, measured twice as slow.
- */
+/** zlib's output piece: larger pieces mean fewer line-splitter turns per byte than 16 KiB. */
 const INFLATED_PIECE_BYTES = 64 * 1024
 
 /**

@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type Client, createClient } from '@libsql/client'
-import { DEFAULT_LIBSQL_TIMEOUT_MS, fetchWithDeadline } from '../db/client'
+import { DEFAULT_LIBSQL_TIMEOUT_MS } from '../config'
+import { fetchWithDeadline } from '../db/client'
 
 /** Default embedded database for the Node entry: a file in the git-ignored .data/ folder. */
 export const defaultDatabaseUrl = `file:${fileURLToPath(new URL('../../.data/tributary.db', import.meta.url))}`

@@ -89,8 +89,8 @@ export async function ensureDevVars(
   try {
     await createDevVars(path, vars, [
       'Local secrets and settings for `npm start` (wrangler dev) and `npm run token`.',
-      'Git-ignored. Any variable of SPEC §5 may be set here, e.g. JWT_ISSUER, JWT_AUDIENCE,',
-      'INGEST_CHUNK_LINES. LIBSQL_URL is set by npm start to its own sqld.',
+      'Git-ignored. Any variable of the README configuration table may be set here, e.g. JWT_ISSUER,',
+      'JWT_AUDIENCE, INGEST_CHUNK_LINES. LIBSQL_URL is set by npm start to its own sqld.',
     ])
   } catch (error) {
     // Someone created it between our read and our write: use theirs.

@@ -1,9 +1,7 @@
-/** Liveness and readiness (SPEC §6). */
+/** Liveness and readiness. */
 import { Hono } from 'hono'
-import type { AppDeps } from '../app'
-import { ApiError } from '../errors'
-import { RETRY_AFTER_SECONDS } from '../ingest/pipeline'
-import type { AppEnv } from '../types'
+import { ApiError, RETRY_AFTER_SECONDS } from '../errors'
+import type { AppDeps, AppEnv } from '../types'
 
 export function healthRoutes(deps: AppDeps) {
   return (

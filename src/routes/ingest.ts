@@ -1,12 +1,11 @@
-/** `POST /v1/ingest`: streamed NDJSON in, partial-accept summary out (SPEC §3). */
+/** `POST /v1/ingest`: streamed NDJSON in, partial-accept summary out. */
 import { type Context, Hono } from 'hono'
-import type { AppDeps } from '../app'
 import { requireOwner } from '../auth/middleware'
 import { ApiError } from '../errors'
-import { type ContentEncoding, openBody } from '../ingest/body'
+import { openBody } from '../ingest/body'
 import { ingest } from '../ingest/pipeline'
 import { summaryStatus } from '../ingest/summary'
-import type { AppEnv } from '../types'
+import type { AppDeps, AppEnv, ContentEncoding } from '../types'
 
 export const NDJSON_MEDIA_TYPES = [
   'application/x-ndjson',

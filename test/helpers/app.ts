@@ -5,8 +5,9 @@
  */
 import { createApp } from '../../src/app'
 import { createVerifier } from '../../src/auth/jwt'
-import { defaultLimits, type IngestLimits } from '../../src/config'
-import { TurnStore } from '../../src/db/turns'
+import { defaultLimits } from '../../src/config'
+import { TurnStore } from '../../src/db/store'
+import type { IngestLimits } from '../../src/types'
 import type { TestDatabase } from './db'
 import { SECRET, signToken } from './keys'
 

@@ -6,11 +6,10 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Hono } from 'hono'
 import { base64url, CompactSign, exportJWK, exportSPKI, generateKeyPair, type JWK } from 'jose'
-import type { Verifier } from '../../src/auth/jwt'
 import { requireOwner } from '../../src/auth/middleware'
 import { type AuthConfig, parseConfig } from '../../src/config'
 import { ApiError, problemResponse } from '../../src/errors'
-import type { AppEnv } from '../../src/types'
+import type { AppEnv, Verifier } from '../../src/types'
 
 /** A shared secret of 32+ bytes, as JWT_SECRET requires. */
 export const SECRET = 'tributary-test-secret-0123456789-abcdef'

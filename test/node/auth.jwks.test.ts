@@ -4,7 +4,8 @@
  * source is a 503 AUTH_UNAVAILABLE with Retry-After, never a crash and never a 401.
  */
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { createVerifier, type Verifier } from '../../src/auth/jwt'
+import { createVerifier } from '../../src/auth/jwt'
+import type { Verifier } from '../../src/types'
 import {
   authConfig,
   type JwksServer,

@@ -4,7 +4,8 @@
  */
 import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createVerifier, type Verifier } from '../../src/auth/jwt'
+import { createVerifier } from '../../src/auth/jwt'
+import type { Verifier } from '../../src/types'
 import {
   authConfig,
   type JwksServer,

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { TurnStore } from '../../src/db/turns'
+import { TurnStore } from '../../src/db/store'
 import { parseTurnLine } from '../../src/ingest/turn'
 import { openNodeDatabase } from '../../src/node/database'
 import { freshOwner } from '../helpers/db'
@@ -100,7 +100,7 @@ describe('concurrent ingests on a local file database', () => {
       // A read borrows the first connection, so the writes get connections opened for them.
       await Promise.all([
         client.execute('select count(*) from turns'),
-        ...Array.from({ length: 6 }, (_, i) => store.writeChunk(owner, [record(i)])),
+        ...Array.from({ length: 6 }, (_, i) => store.write(owner, [record(i)])),
       ])
       expect(await turnIdsOf(stack.reader, owner)).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5'])
     } finally {

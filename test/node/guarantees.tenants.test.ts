@@ -6,25 +6,12 @@
  * if each had written alone.
  */
 import fc from 'fast-check'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { post, testApp } from '../helpers/app'
-import {
-  createTestDatabase,
-  freshOwner,
-  sessionsOf,
-  type TestDatabase,
-  turnsOf,
-} from '../helpers/db'
+import { describe, expect, it } from 'vitest'
+import { freshOwner, sessionsOf, turnsOf } from '../helpers/db'
+import { testSuite } from '../helpers/suite'
 import { ndjson, wireTurn } from '../helpers/turns'
 
-let db: TestDatabase
-let app: ReturnType<typeof testApp>['app']
-
-beforeAll(async () => {
-  db = await createTestDatabase()
-  app = testApp(db, { chunkLines: 3 }).app
-})
-afterAll(() => db.close())
+const suite = testSuite({ limits: { chunkLines: 3 } })
 
 /** Rows without the owner column: what one tenant stored, comparable with another's. */
 const withoutOwner = (rows: Array<Record<string, unknown>>) =>
@@ -47,13 +34,13 @@ describe('tenants never meet', () => {
   it('keeps two rows for two owners with the same keys, each with its own values', async () => {
     const alice = freshOwner('alice')
     const bob = freshOwner('bob')
-    expect((await post(app, alice, sameKeys('from alice', '2026-01-01T10:00:00Z'))).status).toBe(
+    expect((await suite.post(alice, sameKeys('from alice', '2026-01-01T10:00:00Z'))).status).toBe(
       200,
     )
-    expect((await post(app, bob, sameKeys('from bob', '2026-01-02T10:00:00Z'))).status).toBe(200)
+    expect((await suite.post(bob, sameKeys('from bob', '2026-01-02T10:00:00Z'))).status).toBe(200)
 
-    const aliceTurns = await turnsOf(db.client, alice)
-    const bobTurns = await turnsOf(db.client, bob)
+    const aliceTurns = await turnsOf(suite.db.client, alice)
+    const bobTurns = await turnsOf(suite.db.client, bob)
     expect(aliceTurns.map((r) => r.content)).toEqual([
       'from alice 0',
       'from alice 1',
@@ -67,10 +54,10 @@ describe('tenants never meet', () => {
       'from bob 3',
     ])
     // Bob's later session did not move Alice's session end, nor the other way round.
-    expect((await sessionsOf(db.client, alice)).map((s) => s.ended_at)).toEqual([
+    expect((await sessionsOf(suite.db.client, alice)).map((s) => s.ended_at)).toEqual([
       '2026-01-01T10:00:00.000Z',
     ])
-    expect((await sessionsOf(db.client, bob)).map((s) => s.started_at)).toEqual([
+    expect((await sessionsOf(suite.db.client, bob)).map((s) => s.started_at)).toEqual([
       '2026-01-02T10:00:00.000Z',
     ])
   })
@@ -82,10 +69,10 @@ describe('tenants never meet', () => {
       wireTurn({ owner: victim, turn_id: 'a' }),
       wireTurn({ owner: victim, turn_id: 'b', session_meta: { owner: victim } }),
     ])
-    expect((await post(app, owner, body)).status).toBe(200)
-    expect((await turnsOf(db.client, owner)).map((r) => r.turn_id)).toEqual(['a', 'b'])
-    expect(await turnsOf(db.client, victim)).toEqual([])
-    expect(await sessionsOf(db.client, victim)).toEqual([])
+    expect((await suite.post(owner, body)).status).toBe(200)
+    expect((await turnsOf(suite.db.client, owner)).map((r) => r.turn_id)).toEqual(['a', 'b'])
+    expect(await turnsOf(suite.db.client, victim)).toEqual([])
+    expect(await sessionsOf(suite.db.client, victim)).toEqual([])
   })
 
   it('answers exactly the same whether or not another owner has the same keys', async () => {
@@ -94,13 +81,13 @@ describe('tenants never meet', () => {
     const alone = freshOwner('alone')
     // The same body, with a line the database accepts and lines it refuses on the wire.
     const body = `${sameKeys('same', '2026-01-01T10:00:00Z')}{"bad"\n`
-    await post(app, first, body)
-    const afterOther = await post(app, second, body) // `first` already has these keys
-    const fresh = await post(app, alone, body) // nobody has them
+    await suite.post(first, body)
+    const afterOther = await suite.post(second, body) // `first` already has these keys
+    const fresh = await suite.post(alone, body) // nobody has them
     expect(afterOther.status).toBe(fresh.status)
     expect(await afterOther.text()).toBe(await fresh.text())
-    expect(withoutOwner(await turnsOf(db.client, second))).toEqual(
-      withoutOwner(await turnsOf(db.client, alone)),
+    expect(withoutOwner(await turnsOf(suite.db.client, second))).toEqual(
+      withoutOwner(await turnsOf(suite.db.client, alone)),
     )
   })
 
@@ -108,15 +95,17 @@ describe('tenants never meet', () => {
     'treats the owner %j as an opaque string',
     async (tricky) => {
       const near = `${tricky}x`
-      await post(app, near, sameKeys('near', '2026-01-01T10:00:00Z'))
-      expect((await post(app, tricky, sameKeys('tricky', '2026-01-01T10:00:00Z'))).status).toBe(200)
-      expect((await turnsOf(db.client, tricky)).map((r) => r.content)).toEqual([
+      await suite.post(near, sameKeys('near', '2026-01-01T10:00:00Z'))
+      expect((await suite.post(tricky, sameKeys('tricky', '2026-01-01T10:00:00Z'))).status).toBe(
+        200,
+      )
+      expect((await turnsOf(suite.db.client, tricky)).map((r) => r.content)).toEqual([
         'tricky 0',
         'tricky 1',
         'tricky 2',
         'tricky 3',
       ])
-      expect((await turnsOf(db.client, near)).map((r) => r.content)).toEqual([
+      expect((await turnsOf(suite.db.client, near)).map((r) => r.content)).toEqual([
         'near 0',
         'near 1',
         'near 2',
@@ -153,21 +142,21 @@ describe('tenants never meet', () => {
           // Every owner sends its body at the same time, twice (a retry): same keys for all.
           await Promise.all(
             bodies.flatMap((lines, i) => [
-              post(app, owners[i] as string, bodyOf(lines)),
-              post(app, owners[i] as string, bodyOf(lines)),
+              suite.post(owners[i] as string, bodyOf(lines)),
+              suite.post(owners[i] as string, bodyOf(lines)),
             ]),
           )
           for (const [i, lines] of bodies.entries()) {
-            await post(app, controls[i] as string, bodyOf(lines))
+            await suite.post(controls[i] as string, bodyOf(lines))
           }
           for (const [i] of bodies.entries()) {
             const owner = owners[i] as string
             const control = controls[i] as string
-            expect(withoutOwner(await turnsOf(db.client, owner))).toEqual(
-              withoutOwner(await turnsOf(db.client, control)),
+            expect(withoutOwner(await turnsOf(suite.db.client, owner))).toEqual(
+              withoutOwner(await turnsOf(suite.db.client, control)),
             )
-            expect(withoutOwner(await sessionsOf(db.client, owner))).toEqual(
-              withoutOwner(await sessionsOf(db.client, control)),
+            expect(withoutOwner(await sessionsOf(suite.db.client, owner))).toEqual(
+              withoutOwner(await sessionsOf(suite.db.client, control)),
             )
           }
         },

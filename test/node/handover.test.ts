@@ -1,21 +1,22 @@
 /**
  * The embedded database's hand-over: the Node server builds a chunk's turn upserts as its lines
- * are validated and hands them to the writer thread every 64 rows, long before the chunk is
- * sealed. What lands must be exactly what the plain TurnStore path writes, also when a refused
- * value makes the thread hand a chunk back to be split, and when requests fill drafts at once.
+ * are validated and hands them to the writer thread every 64 rows, long before the chunk ends.
+ * What lands must be exactly what the plain TurnStore path writes, also when refused values make
+ * the thread write a chunk line by line, and when requests fill their batches at once.
  */
-import type { InValue } from '@libsql/client'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config'
-import {
-  pushSessionFields,
-  recordsFromTurnArgs,
-  sessionsFromFields,
-  statementRows,
-  TurnStore,
-} from '../../src/db/turns'
+import { chunkUpserts, statementRows } from '../../src/db/statements'
+import { TurnStore } from '../../src/db/store'
 import { parseTurnLine } from '../../src/ingest/turn'
-import { type NodeServer, startNodeServer, WriterThread } from '../../src/node/server'
+import { openNodeDatabase } from '../../src/node/database'
+import { applyMigrations } from '../../src/node/migrations'
+import { type NodeServer, startNodeServer } from '../../src/node/server'
+import { WriterThread } from '../../src/node/writer/writer'
+import type { TurnRecord } from '../../src/types'
 import { post, testApp } from '../helpers/app'
 import {
   createTestDatabase,
@@ -116,12 +117,11 @@ describe('statement shapes', () => {
   })
 
   it('writes chunks of every size with a few SQL texts, not one per size', () => {
-    const store = new TurnStore(db.client)
     const records = recordsOf(linesOf(300, 'shapes'))
     const texts = new Set<string>()
     for (let size = 1; size <= records.length; size++) {
-      for (const statement of store.statements('owner-z', records.slice(0, size))) {
-        texts.add(typeof statement === 'string' ? statement : statement.sql)
+      for (const statement of chunkUpserts('owner-z', records.slice(0, size))) {
+        texts.add(statement.sql)
       }
     }
     // Turns: 200 and the powers of two up to 128; sessions (one to five here): 4, 2 and 1.
@@ -129,30 +129,31 @@ describe('statement shapes', () => {
   })
 })
 
-describe('turn rows back to records', () => {
-  it('rebuilds every record, field for field, from the upserts built for it', () => {
-    const store = new TurnStore(db.client)
-    const records = recordsOf(linesOf(10, 'round trip'))
-    const built = store.chunkStatements('owner-x', 4)
-    const groups = records.map((r) => built.add(r))
-    expect(groups.map((group) => group !== undefined)).toEqual([
-      ...[false, false, false, true],
-      ...[false, false, false, true],
-      ...[false, false],
-    ])
-    const sealed = built.seal()
-    expect(sealed.turns).toHaveLength(1)
-    const args = [...groups, ...sealed.turns].flatMap((s) => (s === undefined ? [] : [s.args]))
-    // The session fields travel as values, a group's in one array, as they go to the thread.
-    const fields = [records.slice(0, 4), records.slice(4)].map((group) => {
-      const values: InValue[] = []
-      for (const r of group) pushSessionFields(values, r.session)
-      return values
-    })
-    const sessions = sessionsFromFields(fields)
-    expect(sessions).toEqual(records.map((r) => r.session))
-    expect(recordsFromTurnArgs(args, sessions)).toEqual(records)
-    expect(() => recordsFromTurnArgs(args, sessions.slice(1))).toThrow(/do not match/)
+describe('refusals isolated by each sink', () => {
+  it('the writer thread leaves out exactly the lines TurnStore leaves out, in one write', async () => {
+    const records = recordsOf(linesOf(150, 'isolate'))
+    // Refused lines in the first hand-over group, the second, and the sealed remainder.
+    for (const i of [3, 64, 100, 149])
+      records[i] = { ...(records[i] as TurnRecord), content: 'poison' }
+    const threaded = freshOwner('thread')
+    const plain = freshOwner('plain')
+    const writer = new WriterThread(db.url)
+    try {
+      const viaThread = await writer.write(threaded, records)
+      const viaStore = await new TurnStore(db.client).write(plain, records)
+      expect(viaThread.refused.map((r) => r.index)).toEqual([3, 64, 100, 149])
+      expect(viaThread.refused).toEqual(viaStore.refused)
+      expect(viaThread.refused[0]?.code).toBe('DB_CONSTRAINT')
+      expect(withoutOwner(await turnsOf(db.client, threaded))).toEqual(
+        withoutOwner(await turnsOf(db.client, plain)),
+      )
+      expect(withoutOwner(await sessionsOf(db.client, threaded))).toEqual(
+        withoutOwner(await sessionsOf(db.client, plain)),
+      )
+      expect(await turnsOf(db.client, threaded)).toHaveLength(146)
+    } finally {
+      await writer.close()
+    }
   })
 })
 
@@ -168,7 +169,7 @@ describe('the hand-over to the writer thread', () => {
     expect(withoutOwner(await sessionsOf(db.client, owner))).toEqual(expected.sessions)
   })
 
-  it('splits a chunk the thread hands back, rejecting only the refused line', async () => {
+  it('writes a refused chunk line by line, rejecting only the refused line', async () => {
     const lines = linesOf(400, 'split')
     // Line 200 is the 50th of the second chunk: in its first hand-over group.
     const poisoned = lines.map((line, i) => (i === 199 ? { ...line, content: 'poison' } : line))
@@ -214,29 +215,41 @@ describe('the hand-over to the writer thread', () => {
 
 describe('a writer thread that dies', () => {
   it('fails a batch begun on it, and never writes part of it on the thread started next', async () => {
+    // The thread cannot open a database in a folder that does not exist yet: it dies at start.
+    const dir = mkdtempSync(join(tmpdir(), 'tributary-writer-'))
+    const url = `file:${join(dir, 'later', 'test.db')}`
     const owner = freshOwner()
-    const records = recordsOf(linesOf(3, 'restart'))
-    const built = new TurnStore(db.client).chunkStatements(owner, 1)
-    const [first, second, third] = records.map((r) => built.add(r))
-    const { sessions } = built.seal()
-    if (first === undefined || second === undefined || third === undefined) throw new Error()
-    const writer = new WriterThread(db.url)
+    const records = recordsOf(linesOf(100, 'restart'))
+    let release = () => {}
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    async function* interruptedFeed() {
+      yield* records.slice(0, 64)
+      await gate
+      yield* records.slice(64, 99)
+    }
+    const writer = new WriterThread(url)
     try {
-      const interrupted = writer.open()
-      writer.append(interrupted, first, [])
-      // A message the thread cannot read kills it.
-      const killer = writer.open()
-      writer.seal(killer, null as never, null as never, [])
-      await expect(writer.run(killer)).rejects.toThrow()
-      const next = writer.open() // starts the next thread
-      writer.append(interrupted, second, [])
-      writer.seal(interrupted, sessions, [], [])
-      await expect(writer.run(interrupted)).rejects.toThrow(/lost/)
-      writer.seal(next, sessions, [third], [])
-      await writer.run(next)
-      expect((await turnsOf(db.client, owner)).map((row) => row.content)).toEqual(['restart 2'])
+      const interrupted = writer.write(owner, interruptedFeed())
+      interrupted.catch(() => {})
+      await expect(writer.write(owner, records.slice(0, 1))).rejects.toThrow()
+      const client = await openNodeDatabase(url)
+      await applyMigrations(client)
+      try {
+        await expect(writer.write(owner, records.slice(99))).resolves.toEqual({ refused: [] })
+        release()
+        await expect(interrupted).rejects.toMatchObject({
+          kind: 'unavailable',
+          cause: expect.objectContaining({ message: expect.stringMatching(/lost/) }),
+        })
+        expect((await turnsOf(client, owner)).map((row) => row.content)).toEqual(['restart 99'])
+      } finally {
+        client.close()
+      }
     } finally {
       await writer.close()
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })

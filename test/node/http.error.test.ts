@@ -1,20 +1,14 @@
 import { gzipSync } from 'node:zlib'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import worker from '../../src/index'
 import { openNodeDatabase } from '../../src/node/database'
 import { post, testApp, tokenFor } from '../helpers/app'
-import { createTestDatabase, freshOwner, type TestDatabase, turnsOf } from '../helpers/db'
+import { freshOwner, turnsOf } from '../helpers/db'
 import { SECRET } from '../helpers/keys'
+import { testSuite } from '../helpers/suite'
 import { ndjson, wireTurn } from '../helpers/turns'
 
-let db: TestDatabase
-let app: ReturnType<typeof testApp>['app']
-
-beforeAll(async () => {
-  db = await createTestDatabase()
-  app = testApp(db, { chunkLines: 2, maxBodyBytes: 4096 }).app
-})
-afterAll(() => db.close())
+const suite = testSuite({ limits: { chunkLines: 2, maxBodyBytes: 4096 } })
 
 type ProblemBody = {
   type: string
@@ -60,7 +54,7 @@ describe('authentication comes first', () => {
     const bodies = new Set<string>()
     for (const authorization of [undefined, 'Bearer not-a-jwt', 'Basic dXNlcjpwYXNz']) {
       const { stream, state } = watchedBody()
-      const res = await app.request('/v1/ingest', {
+      const res = await suite.app.request('/v1/ingest', {
         method: 'POST',
         headers: {
           'content-type': 'text/plain', // also wrong, but authentication is checked first
@@ -85,7 +79,7 @@ describe('request checks before the body', () => {
     ['application/json', 'not an NDJSON media type'],
     ['application/x-ndjson; charset=latin1', 'charset=utf-8'],
   ])('answers 415 for Content-Type %s', async (type, detail) => {
-    const res = await app.request('/v1/ingest', {
+    const res = await suite.app.request('/v1/ingest', {
       method: 'POST',
       headers: {
         authorization: `Bearer ${await tokenFor(freshOwner())}`,
@@ -98,7 +92,7 @@ describe('request checks before the body', () => {
 
   it('answers 415 for an unsupported Content-Encoding', async () => {
     for (const encoding of ['br', 'zstd', 'gzip, gzip']) {
-      const res = await post(app, freshOwner(), ndjson([wireTurn()]), {
+      const res = await suite.post(freshOwner(), ndjson([wireTurn()]), {
         'content-encoding': encoding,
       })
       await problem(res, 415, 'UNSUPPORTED_MEDIA_TYPE')
@@ -107,7 +101,7 @@ describe('request checks before the body', () => {
 
   it('answers 413 for a declared Content-Length above the cap without reading', async () => {
     const { stream, state } = watchedBody()
-    const res = await post(app, freshOwner(), stream, { 'content-length': '4097' })
+    const res = await suite.post(freshOwner(), stream, { 'content-length': '4097' })
     const body = await problem(res, 413, 'PAYLOAD_TOO_LARGE')
     expect(body.committed).toBeUndefined()
     expect(state.pulled).toBe(false)
@@ -118,12 +112,14 @@ describe('failures found in the body carry what was committed', () => {
   it('answers 413 when the streamed body passes the cap', async () => {
     const owner = freshOwner()
     const lines = Array.from({ length: 40 }, (_, i) => wireTurn({ turn_id: `t${i}` }))
-    const body = await problem(await post(app, owner, ndjson(lines)), 413, 'PAYLOAD_TOO_LARGE')
-    expect(body.committed).toMatchObject({ accepted: (await turnsOf(db.client, owner)).length })
+    const body = await problem(await suite.post(owner, ndjson(lines)), 413, 'PAYLOAD_TOO_LARGE')
+    expect(body.committed).toMatchObject({
+      accepted: (await turnsOf(suite.db.client, owner)).length,
+    })
   })
 
   it('answers 400 BAD_ENCODING for a corrupt or truncated gzip body', async () => {
-    const inflating = testApp(db, { chunkLines: 2, maxBodyBytes: 4096 }).app
+    const inflating = testApp(suite.db, { chunkLines: 2, maxBodyBytes: 4096 }).app
     const whole = gzipSync(ndjson(Array.from({ length: 3 }, () => wireTurn())))
     const truncated = new Uint8Array(whole.subarray(0, whole.length - 12))
     for (const bytes of [truncated, new TextEncoder().encode('not gzip')]) {
@@ -131,15 +127,15 @@ describe('failures found in the body carry what was committed', () => {
       const res = await post(inflating, owner, bytes, { 'content-encoding': 'gzip' })
       const body = await problem(res, 400, 'BAD_ENCODING')
       // What inflated before the damage may have committed: the summary says exactly that.
-      const stored = await turnsOf(db.client, owner)
+      const stored = await turnsOf(suite.db.client, owner)
       expect(body.committed).toMatchObject({ accepted: stored.length })
       expect(stored.length).toBe(bytes === truncated ? 2 : 0)
     }
   })
 
   it('answers 503 with Retry-After when the database is gone', async () => {
-    const client = await openNodeDatabase(db.url)
-    const broken = testApp({ ...db, client }, { chunkLines: 2 }).app
+    const client = await openNodeDatabase(suite.db.url)
+    const broken = testApp({ ...suite.db, client }, { chunkLines: 2 }).app
     client.close()
     const res = await post(broken, freshOwner(), ndjson([wireTurn(), wireTurn(), wireTurn()]))
     const body = await problem(res, 503, 'DATABASE_UNAVAILABLE')
@@ -153,11 +149,11 @@ describe('failures found in the body carry what was committed', () => {
 
 describe('routing', () => {
   it('answers unknown paths with 404 and wrong methods with 405, before authentication', async () => {
-    await problem(await app.request('/v2/nothing', { method: 'POST' }), 404, 'NOT_FOUND')
-    const wrong = await app.request('/v1/ingest', { method: 'GET' })
+    await problem(await suite.app.request('/v2/nothing', { method: 'POST' }), 404, 'NOT_FOUND')
+    const wrong = await suite.app.request('/v1/ingest', { method: 'GET' })
     await problem(wrong, 405, 'METHOD_NOT_ALLOWED')
     expect(wrong.headers.get('allow')).toBe('POST')
-    const del = await app.request('/healthz', { method: 'DELETE' })
+    const del = await suite.app.request('/healthz', { method: 'DELETE' })
     await problem(del, 405, 'METHOD_NOT_ALLOWED')
   })
 })
@@ -165,7 +161,7 @@ describe('routing', () => {
 describe('the Worker entry fails closed on bad configuration', () => {
   it('answers every request with 500 CONFIG_INVALID naming the variable, never its value', async () => {
     const secretValue = 'short-secret-value'
-    const env = { LIBSQL_URL: db.url, JWT_SECRET: secretValue, INGEST_CHUNK_LINES: 'many' }
+    const env = { LIBSQL_URL: suite.db.url, JWT_SECRET: secretValue, INGEST_CHUNK_LINES: 'many' }
     const res = await worker.fetch(new Request('http://x/healthz'), env)
     const body = await problem(res, 500, 'CONFIG_INVALID')
     expect(body.detail).toContain('JWT_SECRET')
@@ -181,7 +177,7 @@ describe('the Worker entry fails closed on bad configuration', () => {
     })
     expect(ok.status).toBe(200)
     const res = await worker.fetch(new Request('http://x/healthz'), {
-      LIBSQL_URL: db.url,
+      LIBSQL_URL: suite.db.url,
       JWT_SECRET: SECRET,
     })
     expect((await problem(res, 500, 'CONFIG_INVALID')).detail).toContain('LIBSQL_URL')

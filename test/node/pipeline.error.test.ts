@@ -1,28 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { defaultLimits, type IngestLimits } from '../../src/config'
-import { TurnStore } from '../../src/db/turns'
+import { describe, expect, it } from 'vitest'
+import { defaultLimits } from '../../src/config'
+import { TurnStore } from '../../src/db/store'
 import { ApiError } from '../../src/errors'
 import { ingest } from '../../src/ingest/pipeline'
 import { openNodeDatabase } from '../../src/node/database'
-import {
-  createTestDatabase,
-  freshOwner,
-  refuseContent,
-  type TestDatabase,
-  turnsOf,
-} from '../helpers/db'
+import type { IngestLimits } from '../../src/types'
+import { freshOwner, turnsOf } from '../helpers/db'
+import { testSuite } from '../helpers/suite'
 import { controlledStream, ndjson, streamOf, wireTurn } from '../helpers/turns'
 
-let db: TestDatabase
-let store: TurnStore
-
-beforeAll(async () => {
-  db = await createTestDatabase()
-  store = new TurnStore(db.client)
-  // A real constraint the wire schema cannot see: the database refuses one content value.
-  await refuseContent(db.client)
-})
-afterAll(() => db.close())
+const suite = testSuite({ refuse: 'poison' })
 
 const limitsWith = (limits: Partial<IngestLimits>) => ({ ...defaultLimits, ...limits })
 
@@ -45,7 +32,7 @@ describe('pipeline: a line the database refuses', () => {
     const summary = await ingest({
       owner,
       body: streamOf([ndjson(lines)]).getReader(),
-      store,
+      store: suite.store,
       limits: limitsWith({ chunkLines: 100 }),
     })
     expect(summary.accepted).toBe(7)
@@ -54,7 +41,7 @@ describe('pipeline: a line the database refuses', () => {
       { line: 4, code: 'DB_CONSTRAINT', message: expect.stringContaining('database refused') },
       { line: 8, code: 'DB_CONSTRAINT', message: expect.stringContaining('database refused') },
     ])
-    const stored = (await turnsOf(db.client, owner)).map((r) => r.turn_id)
+    const stored = (await turnsOf(suite.db.client, owner)).map((r) => r.turn_id)
     expect(stored).toEqual(['t0', 't1', 't2', 't4', 't5', 't6', 't8'])
   })
 
@@ -65,7 +52,7 @@ describe('pipeline: a line the database refuses', () => {
     const summary = await ingest({
       owner,
       body: streamOf([body]).getReader(),
-      store,
+      store: suite.store,
       limits: limitsWith({ chunkLines: 2, maxErrors: 2 }),
     })
     expect(summary.errors.map((e) => [e.line, e.code])).toEqual([
@@ -78,7 +65,7 @@ describe('pipeline: a line the database refuses', () => {
 
 describe('pipeline: a request cut short', () => {
   it('stops on a database failure with a committed summary that matches the database', async () => {
-    const own = await openNodeDatabase(db.url)
+    const own = await openNodeDatabase(suite.db.url)
     const owner = freshOwner()
     const body = controlledStream()
     const running = ingest({
@@ -88,7 +75,7 @@ describe('pipeline: a request cut short', () => {
       limits: limitsWith({ chunkLines: 2 }),
     })
     body.push(ndjson([wireTurn({ turn_id: '1' }), wireTurn({ turn_id: '2' }), '{bad']))
-    await expect.poll(async () => (await turnsOf(db.client, owner)).length).toBe(2)
+    await expect.poll(async () => (await turnsOf(suite.db.client, owner)).length).toBe(2)
     own.close() // the database goes away between chunks
     body.push(ndjson([wireTurn({ turn_id: '3' }), wireTurn({ turn_id: '4' }), wireTurn()]))
     body.close()
@@ -97,7 +84,7 @@ describe('pipeline: a request cut short', () => {
     expect(error.status).toBe(503)
     expect(error.headers['Retry-After']).toBe('5')
     expect(error.committed).toMatchObject({ accepted: 2, rejected: 1, chunks: 1 })
-    expect((await turnsOf(db.client, owner)).map((r) => r.turn_id)).toEqual(['1', '2'])
+    expect((await turnsOf(suite.db.client, owner)).map((r) => r.turn_id)).toEqual(['1', '2'])
   })
 
   it('drops the partial chunk when the client goes away', async () => {
@@ -106,18 +93,18 @@ describe('pipeline: a request cut short', () => {
     const running = ingest({
       owner,
       body: body.stream.getReader(),
-      store,
+      store: suite.store,
       limits: limitsWith({ chunkLines: 2 }),
     })
     body.push(
       ndjson([wireTurn({ turn_id: '1' }), wireTurn({ turn_id: '2' }), wireTurn({ turn_id: '3' })]),
     )
-    await expect.poll(async () => (await turnsOf(db.client, owner)).length).toBe(2)
+    await expect.poll(async () => (await turnsOf(suite.db.client, owner)).length).toBe(2)
     body.error(new ApiError('BODY_INCOMPLETE', 'gone'))
     const error = await failure(running)
     expect(error.code).toBe('BODY_INCOMPLETE')
     expect(error.committed).toMatchObject({ accepted: 2, chunks: 1, lines: 3 })
-    expect((await turnsOf(db.client, owner)).map((r) => r.turn_id)).toEqual(['1', '2'])
+    expect((await turnsOf(suite.db.client, owner)).map((r) => r.turn_id)).toEqual(['1', '2'])
   })
 
   it('stops a body that stalls past the idle timeout, keeping what committed', async () => {
@@ -126,14 +113,14 @@ describe('pipeline: a request cut short', () => {
     const running = ingest({
       owner,
       body: body.stream.getReader(),
-      store,
+      store: suite.store,
       limits: limitsWith({ chunkLines: 1, idleTimeoutMs: 150 }),
     })
     body.push(ndjson([wireTurn({ turn_id: '1' })]))
     const error = await failure(running)
     expect(error.code).toBe('BODY_TIMEOUT')
     expect(error.committed).toMatchObject({ accepted: 1, chunks: 1 })
-    expect(await turnsOf(db.client, owner)).toHaveLength(1)
+    expect(await turnsOf(suite.db.client, owner)).toHaveLength(1)
   })
 
   it('stops at the body cap with 413 and what landed before it', async () => {
@@ -144,12 +131,12 @@ describe('pipeline: a request cut short', () => {
       ingest({
         owner,
         body: streamOf(pieces).getReader(),
-        store,
+        store: suite.store,
         limits: limitsWith({ chunkLines: 2, maxBodyBytes: line.length * 5 }),
       }),
     )
     expect(error.code).toBe('PAYLOAD_TOO_LARGE')
-    const stored = await turnsOf(db.client, owner)
+    const stored = await turnsOf(suite.db.client, owner)
     expect(error.committed?.accepted).toBe(stored.length)
     expect(stored.length).toBe(4)
   })

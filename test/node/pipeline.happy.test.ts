@@ -1,24 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { defaultLimits, type IngestLimits } from '../../src/config'
-import { TurnStore } from '../../src/db/turns'
+import { describe, expect, it } from 'vitest'
+import { defaultLimits } from '../../src/config'
 import { ingest } from '../../src/ingest/pipeline'
-import {
-  createTestDatabase,
-  freshOwner,
-  sessionsOf,
-  type TestDatabase,
-  turnsOf,
-} from '../helpers/db'
+import type { IngestLimits } from '../../src/types'
+import { freshOwner, sessionsOf, turnsOf } from '../helpers/db'
+import { testSuite } from '../helpers/suite'
 import { controlledStream, ndjson, streamOf, wireTurn } from '../helpers/turns'
 
-let db: TestDatabase
-let store: TurnStore
-
-beforeAll(async () => {
-  db = await createTestDatabase()
-  store = new TurnStore(db.client)
-})
-afterAll(() => db.close())
+const suite = testSuite()
 
 const run = (
   owner: string,
@@ -28,7 +16,7 @@ const run = (
   ingest({
     owner,
     body: (typeof body === 'string' ? streamOf([body]) : body).getReader(),
-    store,
+    store: suite.store,
     limits: { ...defaultLimits, ...limits },
   })
 
@@ -38,7 +26,7 @@ describe('pipeline: chunks and counts', () => {
     const lines = Array.from({ length: 10 }, (_, i) => wireTurn({ turn_id: `t${i}` }))
     const summary = await run(owner, ndjson(lines), { chunkLines: 3 })
     expect(summary).toMatchObject({ accepted: 10, rejected: 0, lines: 10, chunks: 4 })
-    expect(await turnsOf(db.client, owner)).toHaveLength(10)
+    expect(await turnsOf(suite.db.client, owner)).toHaveLength(10)
   })
 
   it('closes a chunk when its bytes reach chunkBytes', async () => {
@@ -84,7 +72,7 @@ describe('pipeline: chunks and counts', () => {
       [4, 'NOT_AN_OBJECT', undefined],
       [5, 'INVALID_JSON', undefined],
     ])
-    expect((await turnsOf(db.client, owner)).map((t) => t.turn_id)).toEqual(['a', 'c'])
+    expect((await turnsOf(suite.db.client, owner)).map((t) => t.turn_id)).toEqual(['a', 'c'])
   })
 
   it('lists at most maxErrors errors, the first in line order, and counts all of them', async () => {
@@ -120,7 +108,7 @@ describe('pipeline: what lands in the database', () => {
       metadata: { git_branch: 'main' },
     })
     await run(owner, ndjson([line]))
-    const [row] = await turnsOf(db.client, owner)
+    const [row] = await turnsOf(suite.db.client, owner)
     expect(row).toMatchObject({
       owner,
       turn_id: 'x:1',
@@ -128,7 +116,7 @@ describe('pipeline: what lands in the database', () => {
       tool_calls: '[{"name":"bash","input":{"cmd":"ls"}}]',
       metadata: '{"git_branch":"main"}',
     })
-    const leaked = await db.client.execute(
+    const leaked = await suite.db.client.execute(
       "select count(*) as n from turns where owner = 'someone-else'",
     )
     expect(leaked.rows[0]?.n).toBe(0)
@@ -160,7 +148,7 @@ describe('pipeline: what lands in the database', () => {
         }),
       ]),
     )
-    expect(await sessionsOf(db.client, owner)).toEqual([
+    expect(await sessionsOf(suite.db.client, owner)).toEqual([
       {
         owner,
         tool: 'claude-code',
@@ -193,7 +181,7 @@ describe('pipeline: what lands in the database', () => {
         }),
       ]),
     )
-    const [session] = await sessionsOf(db.client, owner)
+    const [session] = await sessionsOf(suite.db.client, owner)
     expect(session).toMatchObject({
       started_at: '2026-11-22T09:00:00.000Z',
       ended_at: '2026-11-22T12:00:00.000Z',
@@ -212,7 +200,7 @@ describe('pipeline: what lands in the database', () => {
         ]),
         { chunkLines },
       )
-      const rows = await turnsOf(db.client, owner)
+      const rows = await turnsOf(suite.db.client, owner)
       expect(rows).toHaveLength(1)
       expect(rows[0]).toMatchObject({ content: 'second', seq: 2, model: null })
     }
@@ -231,13 +219,17 @@ describe('pipeline: what lands in the database', () => {
       wireTurn({ session_id: 's2', turn_id: 'c', metadata: { k: [1, 2] } }),
     ])
     const first = await run(owner, body, { chunkLines: 2 })
-    const snapshot = [await turnsOf(db.client, owner), await sessionsOf(db.client, owner)]
+    const snapshot = [
+      await turnsOf(suite.db.client, owner),
+      await sessionsOf(suite.db.client, owner),
+    ]
     for (let i = 0; i < 3; i++) {
       const again = await run(owner, body, { chunkLines: 2 })
       expect(again).toEqual(first)
-      expect([await turnsOf(db.client, owner), await sessionsOf(db.client, owner)]).toEqual(
-        snapshot,
-      )
+      expect([
+        await turnsOf(suite.db.client, owner),
+        await sessionsOf(suite.db.client, owner),
+      ]).toEqual(snapshot)
     }
   })
 
@@ -247,10 +239,10 @@ describe('pipeline: what lands in the database', () => {
     const key = { tool: 't', host: 'h', session_id: 's', turn_id: 'same' }
     await run(alice, ndjson([wireTurn({ ...key, content: 'alice says' })]))
     await run(bob, ndjson([wireTurn({ ...key, content: 'bob says' })]))
-    expect((await turnsOf(db.client, alice)).map((r) => r.content)).toEqual(['alice says'])
-    expect((await turnsOf(db.client, bob)).map((r) => r.content)).toEqual(['bob says'])
-    expect(await sessionsOf(db.client, alice)).toHaveLength(1)
-    expect(await sessionsOf(db.client, bob)).toHaveLength(1)
+    expect((await turnsOf(suite.db.client, alice)).map((r) => r.content)).toEqual(['alice says'])
+    expect((await turnsOf(suite.db.client, bob)).map((r) => r.content)).toEqual(['bob says'])
+    expect(await sessionsOf(suite.db.client, alice)).toHaveLength(1)
+    expect(await sessionsOf(suite.db.client, bob)).toHaveLength(1)
   })
 
   it('commits the first chunk before the body has ended', async () => {
@@ -261,11 +253,11 @@ describe('pipeline: what lands in the database', () => {
       ndjson([wireTurn({ turn_id: '1' }), wireTurn({ turn_id: '2' }), wireTurn({ turn_id: '3' })]),
     )
     await expect
-      .poll(async () => (await turnsOf(db.client, owner)).length, { timeout: 5000 })
+      .poll(async () => (await turnsOf(suite.db.client, owner)).length, { timeout: 5000 })
       .toBe(2)
     body.push(ndjson([wireTurn({ turn_id: '4' })]))
     body.close()
     expect((await done).accepted).toBe(4)
-    expect(await turnsOf(db.client, owner)).toHaveLength(4)
+    expect(await turnsOf(suite.db.client, owner)).toHaveLength(4)
   })
 })

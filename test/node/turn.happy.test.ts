@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest'
-import { MAX_JSON_DEPTH, normalizeTimestamp, parseTurnLine, type Turn } from '../../src/ingest/turn'
+import { MAX_JSON_DEPTH, normalizeTimestamp, parseTurnLine } from '../../src/ingest/turn'
+import type { TurnRecord } from '../../src/types'
 import { lineWith, minimalTurn, nestedArray, nestedObject, rawLine } from '../helpers/wire'
 
 /** Parses `minimalTurn` with `overrides` (an `undefined` override removes the field); must be accepted. */
-function accept(overrides: Record<string, unknown> = {}): Turn {
+function accept(overrides: Record<string, unknown> = {}): TurnRecord {
   return acceptLine(lineWith(overrides))
 }
 
-function acceptLine(line: string): Turn {
+function acceptLine(line: string): TurnRecord {
   const result = parseTurnLine(line)
   if (!result.ok) throw new Error(`rejected: ${result.code} ${result.field} ${result.message}`)
   return result.turn
@@ -110,7 +111,7 @@ describe('parseTurnLine: a full line', () => {
 })
 
 describe('parseTurnLine: string fields at their length limits', () => {
-  const fields: Array<[string, keyof Turn, number]> = [
+  const fields: Array<[string, keyof TurnRecord, number]> = [
     ['tool', 'tool', 64],
     ['host', 'host', 255],
     ['session_id', 'sessionId', 255],

@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { parseTurnLine, type Turn } from '../../src/ingest/turn'
+import { parseTurnLine } from '../../src/ingest/turn'
+import type { TurnRecord } from '../../src/types'
 import { minimalTurn, rawLine } from '../helpers/wire'
 
-function acceptLine(line: string): Turn {
+function acceptLine(line: string): TurnRecord {
   const result = parseTurnLine(line)
   if (!result.ok) throw new Error(`rejected: ${result.code} ${result.field} ${result.message}`)
   return result.turn
