@@ -17,7 +17,8 @@
  * reported. Settings (environment): BENCH_SESSIONS (1000), BENCH_SEED (1), BENCH_ROUNDS (5),
  * BENCH_NON_ASCII (0.25: the share of lines with non-ASCII text),
  * BENCH_CHUNK_LINES (500), BENCH_MEMORY_MB ("100,1024"), BENCH_PHASES (all of
- * "parse,limit,node,latency,memory,worker"; the node phase needs limit for its ratios),
+ * "parse,limit,node,latency,memory,worker,read"; the node phase needs limit for its ratios;
+ * read is bench/read.ts, with BENCH_READ_TURNS and BENCH_READ_SESSIONS),
  * BENCH_PROFILE (0; 1 writes the servers' CPU profiles to bench/profiles/), BENCH_NODE_FLAGS
  * (node flags for the server processes, e.g. "--max-semi-space-size=4"), BENCH_OUT
  * (bench/results.json).
@@ -37,6 +38,7 @@ import { type Answer, keepAlive, percentile, pieces, pool, post, repeated } from
 import { type Corpus, generateCorpus, splitBody } from './corpus'
 import { type Batches, limitClient, limitHttp, limitNative } from './limit'
 import { installCleanup, stopAll } from './procs'
+import { type ReadTarget, readPhase } from './read'
 import { chunkStatements, corpusRows, type Rows } from './rows'
 import { buildBundles, root, type Server, startBenchSqld, startServe, startWorker } from './servers'
 
@@ -61,7 +63,7 @@ const settings = {
     .map((s) => Number(s.trim()))
     .filter((n) => n > 0),
   phases: new Set(
-    (process.env.BENCH_PHASES ?? 'parse,limit,node,latency,memory,worker')
+    (process.env.BENCH_PHASES ?? 'parse,limit,node,latency,memory,worker,read')
       .split(',')
       .map((s) => s.trim()),
   ),
@@ -103,6 +105,7 @@ type Figure = {
 }
 
 const figures: Figure[] = []
+const readTargets: ReadTarget[] = []
 const log = (text: string) => process.stderr.write(`${text}\n`)
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -615,6 +618,15 @@ async function main() {
     collectGarbage()
     await phase('worker', () => worker(p))
   }
+  if (settings.phases.has('read')) {
+    log('read (sessions, turns, usage on a cached corpus)…')
+    collectGarbage()
+    await phase('read', async () => {
+      const read = await readPhase({ secret: SECRET, rounds: settings.rounds, log })
+      figures.push(...read.figures)
+      readTargets.push(...read.targets)
+    })
+  }
   await stopAll()
 
   const results = {
@@ -696,6 +708,7 @@ function targets(): Target[] {
       met: single.p50Ms < 5,
     })
   }
+  out.push(...readTargets)
   return out
 }
 

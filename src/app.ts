@@ -7,6 +7,9 @@ import { Hono } from 'hono'
 import { ApiError, problemResponse } from './errors'
 import { healthRoutes } from './routes/health'
 import { ingestRoutes } from './routes/ingest'
+import { openapiRoutes } from './routes/openapi'
+import { sessionsRoutes } from './routes/sessions'
+import { usageRoutes } from './routes/usage'
 import { webRoutes } from './routes/web'
 import type { AppDeps, AppEnv } from './types'
 
@@ -15,7 +18,14 @@ const allowed: Record<string, string> = {
   '/healthz': 'GET, HEAD',
   '/readyz': 'GET, HEAD',
   '/': 'GET, HEAD',
+  '/v1/sessions': 'GET, HEAD',
+  '/v1/usage': 'GET, HEAD',
+  '/openapi.json': 'GET, HEAD',
 }
+
+/** The methods of a known path; every path under /v1/sessions/ is a read. */
+const allowedAt = (path: string): string | undefined =>
+  allowed[path] ?? (path.startsWith('/v1/sessions/') ? 'GET, HEAD' : undefined)
 
 export function createApp(deps: AppDeps) {
   const log = deps.log ?? ((message, error) => console.error(message, error))
@@ -30,7 +40,7 @@ export function createApp(deps: AppDeps) {
 
   // Wrong methods on known paths are answered before authentication.
   app.use(async function methodNotAllowed(c, next) {
-    const allow = allowed[c.req.path]
+    const allow = allowedAt(c.req.path)
     const method = c.req.method === 'HEAD' ? 'GET' : c.req.method
     if (allow !== undefined && !allow.split(', ').includes(method)) {
       throw new ApiError(
@@ -47,6 +57,9 @@ export function createApp(deps: AppDeps) {
   app.route('/', healthRoutes(deps))
   app.route('/v1/ingest', ingestRoutes(deps))
   app.route('/', webRoutes())
+  app.route('/v1/sessions', sessionsRoutes(deps))
+  app.route('/v1/usage', usageRoutes(deps))
+  app.route('/', openapiRoutes())
 
   app.notFound((c) => problemResponse(new ApiError('NOT_FOUND', `No route for ${c.req.path}.`)))
   app.onError((error, c) => {

@@ -16,6 +16,7 @@ export const problemCodes = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   BAD_ENCODING: { status: 400, title: 'Bad content encoding' },
   BODY_INCOMPLETE: { status: 400, title: 'Request body incomplete' },
+  INVALID_QUERY: { status: 400, title: 'Invalid query parameter' },
   CONFIG_INVALID: { status: 500, title: 'Worker configuration invalid' },
   INTERNAL: { status: 500, title: 'Internal error' },
   DATABASE_UNAVAILABLE: { status: 503, title: 'Database unavailable' },
@@ -35,6 +36,8 @@ export type Problem = {
   detail: string
   code: ProblemCode
   committed?: Summary
+  /** The query or path parameter an INVALID_QUERY problem is about. */
+  parameter?: string
 }
 
 export type ApiErrorOptions = {
@@ -42,6 +45,8 @@ export type ApiErrorOptions = {
   committed?: Summary
   /** Extra response headers: `Retry-After`, `Allow`, `WWW-Authenticate`. */
   headers?: Record<string, string>
+  /** The query or path parameter at fault (INVALID_QUERY). */
+  parameter?: string
   cause?: unknown
 }
 
@@ -51,6 +56,7 @@ export class ApiError extends Error {
   readonly status: number
   readonly committed: Summary | undefined
   readonly headers: Record<string, string>
+  readonly parameter: string | undefined
 
   constructor(code: ProblemCode, detail: string, options: ApiErrorOptions = {}) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause })
@@ -58,6 +64,7 @@ export class ApiError extends Error {
     this.status = problemCodes[code].status
     this.committed = options.committed
     this.headers = options.headers ?? {}
+    this.parameter = options.parameter
   }
 
   /** The same failure, now carrying the summary of what was committed before it. */
@@ -77,6 +84,7 @@ export const toProblem = (error: ApiError): Problem => ({
   detail: error.message,
   code: error.code,
   ...(error.committed === undefined ? {} : { committed: error.committed }),
+  ...(error.parameter === undefined ? {} : { parameter: error.parameter }),
 })
 
 export const problemResponse = (error: ApiError): Response =>

@@ -8,6 +8,7 @@ import { createApp } from './app'
 import { createVerifier } from './auth/jwt'
 import { parseConfig } from './config'
 import { fetchWithDeadline } from './db/client'
+import { ReadStore } from './db/reads'
 import { TurnStore } from './db/store'
 import { ApiError, problemResponse } from './errors'
 
@@ -32,6 +33,7 @@ function build(env: Record<string, unknown>): Handler {
     const app = createApp({
       limits: config.ingest,
       store: new TurnStore(client),
+      reads: new ReadStore(client),
       verify: createVerifier(config.auth),
     })
     return (request) => app.fetch(request)

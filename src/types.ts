@@ -112,11 +112,102 @@ export type AppEnv = {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The read API: what the read routes ask of a store (db/reads.ts), every call owner first.
+
+/** A session's key within its owner. */
+export type SessionKey = { tool: string; host: string; sessionId: string }
+
+export type SessionOut = {
+  tool: string
+  host: string
+  session_id: string
+  started_at: string
+  ended_at: string
+  working_dir: string | null
+  source_file: string | null
+  metadata: Record<string, unknown> | null
+  turns: number
+  tokens_in: number
+  tokens_out: number
+  cost_usd: number
+  models: string[]
+}
+
+export type TurnOut = {
+  turn_id: string
+  seq: number
+  role: string
+  timestamp: string
+  content: string | null
+  model: string | null
+  tokens_in: number | null
+  tokens_out: number | null
+  cost_usd: number | null
+  tool_calls: unknown
+  metadata: Record<string, unknown> | null
+}
+
+export type SessionFilter = {
+  tool?: string
+  host?: string
+  /** Stored-form instants: sessions overlapping [since, until). */
+  since?: string
+  until?: string
+  q?: string
+  after?: { endedAt: string; tool: string; host: string; sessionId: string }
+  limit: number
+}
+
+export type TurnPage = {
+  after?: { seq: number; timestamp: string; turnId: string }
+  limit: number
+}
+
+export type UsageKey = 'day' | 'model' | 'tool' | 'host'
+
+/** A range of stored-form timestamps, [from, to): one bucket of usage, e.g. a local day. */
+export type UsageBucket = { from: string; to: string }
+
+export type Totals = {
+  turns: number
+  tokens_in: number
+  tokens_out: number
+  cost_usd: number
+  sessions: number
+}
+
+/** An owner-scoped read store: owner is the first parameter of every call. */
+export interface Reads {
+  listSessions(
+    owner: string,
+    filter: SessionFilter,
+  ): Promise<{ sessions: SessionOut[]; more: boolean }>
+  getSession(owner: string, key: SessionKey): Promise<SessionOut | undefined>
+  listTurns(
+    owner: string,
+    key: SessionKey,
+    page: TurnPage,
+  ): Promise<{ turns: TurnOut[]; more: boolean } | undefined>
+  turnRange(
+    owner: string,
+    from: string | undefined,
+    to: string | undefined,
+  ): Promise<{ first: string; last: string } | undefined>
+  usage(
+    owner: string,
+    filter: { buckets: UsageBucket[]; keys: Exclude<UsageKey, 'day'>[] },
+  ): Promise<{ bucket: number; keys: (string | null)[]; totals: Totals }[]>
+  sessionsWithTurns(owner: string, from: string, to: string): Promise<number>
+}
+
 /** What createApp is built from: the entries pass real parts, the tests test ones. */
 export type AppDeps = {
   limits: IngestLimits
   store: Sink & { ping(): Promise<void> }
   verify: Verifier
+  /** The owner-scoped reads of the read API. */
+  reads: Reads
   /**
    * How a request's body is read and inflated: by default from the web Request through
    * DecompressionStream (the Worker); the Node server reads its IncomingMessage instead.

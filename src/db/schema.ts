@@ -47,7 +47,8 @@ export const sessions = sqliteTable(
   },
   (t) => [
     primaryKey({ name: 'sessions_pk', columns: [t.owner, t.tool, t.host, t.sessionId] }),
-    index('sessions_owner_ended_at_idx').on(t.owner, t.endedAt),
+    // Newest activity first, the key breaking ties: the read API's keyset order, read backwards.
+    index('sessions_owner_activity_idx').on(t.owner, t.endedAt, t.tool, t.host, t.sessionId),
     check('sessions_owner_check', isKey('owner', 255)),
     check('sessions_tool_check', isKey('tool', 64)),
     check('sessions_host_check', isKey('host', 255)),
@@ -95,7 +96,33 @@ export const turns = sqliteTable(
       columns: [t.owner, t.tool, t.host, t.sessionId],
       foreignColumns: [sessions.owner, sessions.tool, sessions.host, sessions.sessionId],
     }).onDelete('cascade'),
-    index('turns_session_seq_idx').on(t.owner, t.tool, t.host, t.sessionId, t.seq),
+    // A session's turns in page order, carrying what the aggregates and usage read, so those
+    // never touch the table (content stays out of the index).
+    index('turns_session_order_idx').on(
+      t.owner,
+      t.tool,
+      t.host,
+      t.sessionId,
+      t.seq,
+      t.timestamp,
+      t.turnId,
+      t.model,
+      t.tokensIn,
+      t.tokensOut,
+      t.costUsd,
+    ),
+    // An owner's turns in time order, carrying what usage totals: a day is one range of it.
+    index('turns_owner_time_idx').on(
+      t.owner,
+      t.timestamp,
+      t.tool,
+      t.host,
+      t.sessionId,
+      t.model,
+      t.tokensIn,
+      t.tokensOut,
+      t.costUsd,
+    ),
     check('turns_turn_id_check', isKey('turn_id', 255)),
     check('turns_seq_check', sql`typeof(seq) = 'integer' AND seq >= 0`),
     check('turns_role_check', sql`role IN ('user', 'assistant', 'system', 'tool')`),

@@ -7,6 +7,7 @@ import { type HttpBindings, serve } from '@hono/node-server'
 import { createApp } from '../app'
 import { createVerifier } from '../auth/jwt'
 import type { Config } from '../config'
+import { ReadStore } from '../db/reads'
 import { TurnStore } from '../db/store'
 import { nodeBody } from './body'
 import { openNodeDatabase } from './database'
@@ -53,6 +54,7 @@ export async function startNodeServer(
         ? turnStore
         : { write: (owner, records) => writer.write(owner, records), ping: () => turnStore.ping() },
     verify: createVerifier(config.auth),
+    reads: new ReadStore(client),
     readBody: (c, encoding) => nodeBody((c.env as HttpBindings).incoming, encoding),
     ...(writer === undefined ? { afterCommit: yieldToEventLoop } : {}),
     ...(options.log === undefined ? {} : { log: options.log }),

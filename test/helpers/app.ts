@@ -6,6 +6,7 @@
 import { createApp } from '../../src/app'
 import { createVerifier } from '../../src/auth/jwt'
 import { defaultLimits } from '../../src/config'
+import { ReadStore } from '../../src/db/reads'
 import { TurnStore } from '../../src/db/store'
 import type { IngestLimits } from '../../src/types'
 import type { TestDatabase } from './db'
@@ -16,6 +17,7 @@ export function testApp(db: TestDatabase, limits: Partial<IngestLimits> = {}) {
   const app = createApp({
     limits: { ...defaultLimits, ...limits },
     store,
+    reads: new ReadStore(db.client),
     verify: createVerifier({
       keySource: { kind: 'secret', secret: SECRET },
       algorithms: undefined,

@@ -17,7 +17,10 @@ const layers: Array<[layer: string, matches: (file: string) => boolean]> = [
   ['errors', (f) => f === 'errors.ts'],
   ['config', (f) => f === 'config.ts'],
   ['db', (f) => f.startsWith('db/')],
-  ['ingest and auth', (f) => f.startsWith('ingest/') || f.startsWith('auth/')],
+  [
+    'ingest, read and auth',
+    (f) => f.startsWith('ingest/') || f.startsWith('read/') || f.startsWith('auth/'),
+  ],
   ['web page (shell, client, built assets)', (f) => f.startsWith('web/')],
   ['routes', (f) => f.startsWith('routes/')],
   ['app', (f) => f === 'app.ts'],
