@@ -126,7 +126,10 @@ export async function settled(page: Page, view: string): Promise<string> {
     { timeout: 15_000 },
     view,
   )
-  return page.$eval(`#view-${view} .status`, (el) => el.getAttribute('data-state') ?? '')
+  return page.evaluate(
+    (name) => document.querySelector(`#view-${name} .status`)?.getAttribute('data-state') ?? '',
+    view,
+  )
 }
 
 /** The text of every element matching `selector`. */

@@ -41,8 +41,14 @@ export function barChart(options: {
     role: 'img',
     'aria-label': options.label,
   })
-  for (let tick = 0; tick <= 4; tick++) {
-    const value = (max * tick) / 4
+  // Round steps: a 5 × 10ⁿ or 1 × 10ⁿ axis in fifths, a 2 × 10ⁿ one in quarters.
+  const steps = String(max)
+    .replace(/^0\.0*/, '')
+    .startsWith('2')
+    ? 4
+    : 5
+  for (let tick = 0; tick <= steps; tick++) {
+    const value = (max * tick) / steps
     svg.append(
       s('line', { class: 'grid', x1: pad.left, x2: width - pad.right, y1: y(value), y2: y(value) }),
       s(
