@@ -64,10 +64,13 @@ function signIn(message?: string): void {
   byId('signin-token').focus()
 }
 
-/** The signed-in owner and the token's expiry, or a reason to sign in again. */
+/**
+ * Show the signed-in owner and the token's expiry; or, with no usable token, say why (an empty
+ * string when there simply is none yet).
+ */
 function checkToken(): string | null {
   const token = readToken()
-  if (token === null) return 'Paste a token to sign in.'
+  if (token === null) return ''
   const claims = peekClaims(token)
   if (claims?.exp !== undefined && claims.exp * 1000 <= Date.now()) {
     clearToken()
@@ -107,7 +110,7 @@ async function route(): Promise<void> {
   const controller = new AbortController()
   current = controller
   const reason = checkToken()
-  if (reason !== null) return signIn(firstRoute && readToken() === null ? undefined : reason)
+  if (reason !== null) return signIn(reason === '' ? undefined : reason)
   const target = parseRoute(location.hash)
   show(target.view, !firstRoute)
   firstRoute = false
