@@ -141,3 +141,42 @@ export const percentile = (sorted: number[], p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? 0
 
 export const keepAlive = () => new Agent({ keepAlive: true, maxSockets: 8 })
+
+/**
+ * POST `bodies` from `clients` concurrent clients over keep-alive sockets. A body answered 503
+ * is sent again at once, up to three times, as the README tells clients to (re-sending is safe:
+ * upserts are idempotent); the last answer of each body counts.
+ */
+export async function sendAll(
+  url: string,
+  jwt: string,
+  bodies: Buffer[],
+  options: { gzip?: boolean; clients?: number } = {},
+): Promise<{ ms: number; answers: Answer[]; resent: number }> {
+  const answers: Answer[] = []
+  let resent = 0
+  const agent = keepAlive()
+  try {
+    const ms = await pool(bodies.length, options.clients ?? 4, async (i) => {
+      const body = bodies[i] as Buffer
+      for (let attempt = 0; ; attempt++) {
+        const answer = await post([body], {
+          url,
+          token: jwt,
+          gzip: options.gzip === true,
+          agent,
+          length: body.length,
+        })
+        if (answer.status === 503 && attempt < 3) {
+          resent++
+          continue
+        }
+        answers.push(answer)
+        return
+      }
+    })
+    return { ms, answers, resent }
+  } finally {
+    agent.destroy()
+  }
+}

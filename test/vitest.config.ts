@@ -1,11 +1,31 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers'
 import { defineConfig } from 'vitest/config'
-import { WORKERS_TEST_SECRET } from './workers/secret'
+import { WORKERS_TEST_SECRET } from './workers/secret.js'
 
 /**
- * Every variable of SPEC §5 set explicitly: vitest-pool-workers also reads a developer's
- * .dev.vars, and a JWT_ISSUER or INGEST_* left there must not change what these tests see.
- * An empty value means unset to the worker's config parser.
+ * wrangler.toml as it is, copied into a git-ignored folder of its own with `main` made absolute:
+ * wrangler reads `.dev.vars` (or `.env`) beside the config it is given, and a developer's own
+ * must not reach these tests.
+ */
+function isolatedWranglerConfig(): string {
+  const text = readFileSync('wrangler.toml', 'utf8')
+  const main = /^main = "([^"]+)"$/m.exec(text)?.[1]
+  if (main === undefined) throw new Error('wrangler.toml has no main = "…" line')
+  const dir = resolve('.wrangler', 'vitest')
+  mkdirSync(dir, { recursive: true })
+  const path = join(dir, 'wrangler.toml')
+  const temporary = `${path}.${process.pid}`
+  writeFileSync(temporary, text.replace(/^main = .*$/m, `main = ${JSON.stringify(resolve(main))}`))
+  renameSync(temporary, path)
+  return path
+}
+
+/**
+ * Every configuration variable set explicitly, so that one in the shell (with
+ * CLOUDFLARE_INCLUDE_PROCESS_ENV) cannot change what these tests see either. An empty value
+ * means unset to the worker's config parser.
  */
 const unset = Object.fromEntries(
   [
@@ -43,7 +63,7 @@ export default defineConfig({
         plugins: [
           cloudflareTest(({ inject }) => ({
             // The real worker entry and its wrangler.toml; the bindings a deployment would set.
-            wrangler: { configPath: './wrangler.toml' },
+            wrangler: { configPath: isolatedWranglerConfig() },
             miniflare: {
               bindings: {
                 ...unset,

@@ -1,36 +1,21 @@
 /**
- * `.dev.vars`: the local secrets and settings `wrangler dev` hands the worker. Parsed exactly as
- * wrangler parses it (dotenv 16 rules), so `npm start` and `npm run token` see the same values
- * the worker sees.
+ * `.dev.vars`: the local secrets and settings `wrangler dev` hands the worker. Parsed with the
+ * dotenv version wrangler 4 bundles (16.3.1), so `npm start` and `npm run token` see the same
+ * values the worker sees.
  */
 import { randomBytes } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
+import { parse } from 'dotenv'
 
 /** `.dev.vars` at the repository root, next to wrangler.toml, where wrangler dev looks for it. */
 export const defaultDevVarsPath = fileURLToPath(new URL('../../.dev.vars', import.meta.url))
 
 export type DevVars = Record<string, string>
 
-// dotenv 16.3.1 `parse`, the version wrangler 4 bundles: KEY=value, `export` prefix, single,
-// double and back quotes (multi-line allowed), `#` comments; only double quotes expand \n and \r.
-const line =
-  /(?:^|^)\s*(?:export\s+)?([\w.-]+)(?:\s*=\s*?|:\s+?)(\s*'(?:\\'|[^'])*'|\s*"(?:\\"|[^"])*"|\s*`(?:\\`|[^`])*`|[^#\r\n]+)?\s*(?:#.*)?(?:$|$)/gm
-
 /** Parse dotenv text the way wrangler dev does. A later duplicate key wins. */
 export function parseDevVars(text: string): DevVars {
-  const vars: DevVars = {}
-  const source = text.replace(/\r\n?/gm, '\n')
-  for (const match of source.matchAll(line)) {
-    const key = match[1]
-    if (key === undefined) continue
-    let value = (match[2] ?? '').trim()
-    const quote = value[0]
-    value = value.replace(/^(['"`])([\s\S]*)\1$/gm, '$2')
-    if (quote === '"') value = value.replace(/\\n/g, '\n').replace(/\\r/g, '\r')
-    vars[key] = value
-  }
-  return vars
+  return parse(text)
 }
 
 /** Read and parse a `.dev.vars` file; `undefined` when it does not exist. */
@@ -89,8 +74,8 @@ export async function ensureDevVars(
   try {
     await createDevVars(path, vars, [
       'Local secrets and settings for `npm start` (wrangler dev) and `npm run token`.',
-      'Git-ignored. Any variable of the README configuration table may be set here, e.g. JWT_ISSUER,',
-      'JWT_AUDIENCE, INGEST_CHUNK_LINES. LIBSQL_URL is set by npm start to its own sqld.',
+      'Git-ignored. Any variable of the configuration table in README.md may be set here,',
+      'e.g. JWT_ISSUER, JWT_AUDIENCE, INGEST_CHUNK_LINES. npm start sets LIBSQL_URL to its sqld.',
     ])
   } catch (error) {
     // Someone created it between our read and our write: use theirs.

@@ -8,7 +8,8 @@ import { reading } from './read'
 
 /** Day buckets asked for at once, at most (about a century). */
 const MAX_DAYS = 36_600
-const END_OF_TIME = '9999-12-31T23:59:59.999Z'
+/** Sorts after every stored timestamp (they are fixed-width and begin with a digit). */
+const END_OF_TIME = '9999-12-31T23:59:59.999Z~'
 
 type Bound = { day: string } | { at: string } | undefined
 

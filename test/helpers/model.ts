@@ -1,6 +1,6 @@
 /**
  * A model of the ingest contract, for the property tests: random bodies as fast-check
- * arbitraries, and an oracle that says, from the contract alone (SPEC §3, README), what the
+ * arbitraries, and an oracle that says, from the contract alone (the README), what the
  * summary and the database must be after a run, also a run cut short after some bytes.
  *
  * The oracle never calls the code it checks: it splits lines, applies the caps, groups chunks

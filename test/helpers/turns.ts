@@ -4,7 +4,7 @@ export type WireTurn = Record<string, unknown>
 
 let turnCounter = 0
 
-/** A valid wire line (SPEC §2); `overrides` win, `undefined` removes a field. */
+/** A valid wire line (README, the field table); `overrides` win, `undefined` removes a field. */
 export function wireTurn(overrides: WireTurn = {}): WireTurn {
   const n = ++turnCounter
   const turn: WireTurn = {

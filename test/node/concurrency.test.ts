@@ -1,5 +1,5 @@
 /**
- * Many writers on one local file database (SPEC §3, issue 4 item 5): simultaneous ingests
+ * Many writers on one local file database: simultaneous ingests
  * through the real Node server all succeed, each lands exactly, and no SQLITE_BUSY reaches a
  * client, not even while another process holds the database's write lock for a while.
  */

@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib'
-import { describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest'
 import worker from '../../src/index'
 import { openNodeDatabase } from '../../src/node/database'
 import { post, testApp, tokenFor } from '../helpers/app'
@@ -159,6 +159,13 @@ describe('routing', () => {
 })
 
 describe('the Worker entry fails closed on bad configuration', () => {
+  // The entry logs what is wrong for the operator: captured here, and held to the same rule.
+  let logged: MockInstance<typeof console.error>
+  beforeEach(() => {
+    logged = vi.spyOn(console, 'error').mockImplementation(() => {})
+  })
+  afterEach(() => logged.mockRestore())
+
   it('answers every request with 500 CONFIG_INVALID naming the variable, never its value', async () => {
     const secretValue = 'short-secret-value'
     const env = { LIBSQL_URL: suite.db.url, JWT_SECRET: secretValue, INGEST_CHUNK_LINES: 'many' }
@@ -168,6 +175,9 @@ describe('the Worker entry fails closed on bad configuration', () => {
     expect(body.detail).toContain('INGEST_CHUNK_LINES')
     expect(JSON.stringify(body)).not.toContain(secretValue)
     expect(JSON.stringify(body)).not.toContain('many')
+    const log = logged.mock.calls.map((args) => args.join(' ')).join('\n')
+    expect(log).toContain('JWT_SECRET')
+    expect(log).not.toContain(secretValue)
   })
 
   it('serves with a valid configuration, and refuses a file: database it cannot open', async () => {
@@ -181,5 +191,6 @@ describe('the Worker entry fails closed on bad configuration', () => {
       JWT_SECRET: SECRET,
     })
     expect((await problem(res, 500, 'CONFIG_INVALID')).detail).toContain('LIBSQL_URL')
+    expect(logged).toHaveBeenCalledWith(expect.stringContaining('LIBSQL_URL'))
   })
 })

@@ -22,6 +22,7 @@ const layers: Array<[layer: string, matches: (file: string) => boolean]> = [
     (f) => f.startsWith('ingest/') || f.startsWith('read/') || f.startsWith('auth/'),
   ],
   ['web page (shell, client, built assets)', (f) => f.startsWith('web/')],
+  ['push', (f) => f.startsWith('push/')],
   ['routes', (f) => f.startsWith('routes/')],
   ['app', (f) => f === 'app.ts'],
   ['entries', (f) => f === 'index.ts' || f.startsWith('node/')],

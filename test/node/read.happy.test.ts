@@ -2,6 +2,7 @@
  * The read API against a real database: every page, aggregate and usage total compared with the
  * same answer read straight from SQL, while another client keeps ingesting.
  */
+import fc from 'fast-check'
 import * as v from 'valibot'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sessionPageShape, sessionShape, turnPageShape, usageShape } from '../../src/read/responses'
@@ -151,6 +152,59 @@ describe('GET /v1/sessions', () => {
     expect(await list('q=proj-3')).toEqual(ids((s) => String(s.working_dir).includes('proj-3')))
     expect(await list('q=s-1')).toEqual(ids((s) => String(s.session_id).includes('s-1')))
     expect(await list('tool=nobody')).toEqual([])
+  })
+})
+
+describe('keyset pages, as a property', () => {
+  it('any limit walks sessions and turns in order, each once, ties in time included', async () => {
+    // Few distinct timestamps and seqs, so ties in the sort key are the common case.
+    const stamp = fc.constantFrom(
+      '2026-11-01T00:00:00.000Z',
+      '2026-11-01T00:00:01.000Z',
+      '2026-11-02T00:00:00.000Z',
+    )
+    const turnArb = fc.record({
+      tool: fc.constantFrom('a', 'b', 'a/b'),
+      host: fc.constantFrom('h', '%', 'h h'),
+      session_id: fc.constantFrom('s1', 's2', 's/3', 'ş4'),
+      turn_id: fc.string({ minLength: 1, maxLength: 4, unit: 'grapheme-ascii' }),
+      seq: fc.integer({ min: 0, max: 2 }),
+      timestamp: stamp,
+    })
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(turnArb, { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1, max: 7 }),
+        async (lines, limit) => {
+          const owner = freshOwner('prop')
+          await ingest(
+            owner,
+            lines.map((l) => wireTurn({ ...l, role: 'user' })),
+          )
+          const listed = await walk<{ tool: string; host: string; session_id: string }>(
+            app,
+            owner,
+            `/v1/sessions?limit=${limit}`,
+            'sessions',
+          )
+          const expected = await sessionsFromDb(db.client, owner)
+          expect(listed.rows.map((s) => [s.tool, s.host, s.session_id])).toEqual(
+            expected.map((s) => [s.tool, s.host, s.session_id]),
+          )
+          for (const s of listed.rows) {
+            const path = `${sessionPath(s.tool, s.host, s.session_id)}/turns?limit=${limit}`
+            const { rows } = await walk<{ turn_id: string }>(app, owner, path, 'turns')
+            const stored = await db.client.execute({
+              sql: `select turn_id from turns where owner = ? and tool = ? and host = ?
+                    and session_id = ? order by seq, timestamp, turn_id`,
+              args: [owner, s.tool, s.host, s.session_id],
+            })
+            expect(rows.map((t) => t.turn_id)).toEqual(stored.rows.map((r) => r.turn_id))
+          }
+        },
+      ),
+      { numRuns: 25 },
+    )
   })
 })
 

@@ -15,7 +15,7 @@ function acceptLine(line: string): TurnRecord {
 }
 
 describe('parseTurnLine: a full line', () => {
-  it('normalizes the SPEC §2 example: camelCase record, UTC timestamps, JSON values as text', () => {
+  it('normalizes the example line of the contract: camelCase record, UTC timestamps, JSON values as text', () => {
     const line =
       '{"tool":"claude-code","host":"laptop-7","session_id":"4f1c","turn_id":"4f1c:12","seq":12,' +
       '"role":"assistant","timestamp":"2026-11-22T14:22:26.123+01:00","content":"hi","model":"claude-sonnet-4-5",' +

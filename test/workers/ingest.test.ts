@@ -1,6 +1,6 @@
 /**
- * The HTTP contract of SPEC §3 through the real Worker entry (wrangler.toml `main`), inside
- * workerd, against a real sqld started by global-setup.ts. Rows are read back over HTTP.
+ * The HTTP contract (README, "The API") through the real Worker entry (wrangler.toml `main`),
+ * inside workerd, against a real sqld started by global-setup.ts. Rows are read back over HTTP.
  */
 
 import { env, SELF } from 'cloudflare:test'

@@ -9,23 +9,13 @@ import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import { SignJWT } from 'jose'
-import journal from '../drizzle/meta/_journal.json'
-import { openNodeDatabase } from '../src/node/database'
-import { applyMigrations } from '../src/node/migrations'
-import { percentile } from './client'
-import { root, startServe } from './servers'
-
-export type ReadFigure = {
-  id: string
-  group: string
-  label: string
-  p50Ms: number
-  p99Ms: number
-  runs: number[]
-  note: string
-}
-export type ReadTarget = { target: string; value: string; met: boolean }
+import journal from '../../drizzle/meta/_journal.json'
+import { openNodeDatabase } from '../../src/node/database'
+import { applyMigrations } from '../../src/node/migrations'
+import { percentile } from '../client'
+import { type Figure, figures, phaseTargets } from '../report'
+import { root, startServe } from '../servers'
+import { log, SECRET, settings, token as tokenFor } from '../settings'
 
 const OWNER = 'bench-reader'
 /** The corpus ends here, so "the last 90 days" is the same rows on every run. */
@@ -66,7 +56,7 @@ const sessionKey = (i: number) => ({
 })
 
 /** The cached database for these sizes and this schema, generated when missing. */
-async function corpusDatabase(turns: number, sessions: number, log: (s: string) => void) {
+async function corpusDatabase(turns: number, sessions: number) {
   const dir = join(root, 'bench', '.cache')
   mkdirSync(dir, { recursive: true })
   const path = join(dir, `read-${turns}-${sessions}-m${journal.entries.length}.db`)
@@ -173,23 +163,14 @@ function getTimed(
   })
 }
 
-export async function readPhase(options: {
-  secret: string
-  rounds: number
-  log: (s: string) => void
-}): Promise<{ figures: ReadFigure[]; targets: ReadTarget[] }> {
+export async function readPhase(): Promise<void> {
   const turns = intFromEnv('BENCH_READ_TURNS', 1_000_000)
   const sessions = Math.min(intFromEnv('BENCH_READ_SESSIONS', 10_000), turns)
-  const path = await corpusDatabase(turns, sessions, options.log)
-  const server = await startServe({ secret: options.secret, env: { LIBSQL_URL: `file:${path}` } })
+  const path = await corpusDatabase(turns, sessions)
+  const server = await startServe({ secret: SECRET, env: { LIBSQL_URL: `file:${path}` } })
   const agent = new Agent({ keepAlive: true, maxSockets: 1 })
   try {
-    const token = await new SignJWT({})
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setSubject(OWNER)
-      .setIssuedAt()
-      .setExpirationTime('2h')
-      .sign(new TextEncoder().encode(options.secret))
+    const token = await tokenFor(OWNER)
     const get = async (path: string) => {
       const answer = await getTimed(`${server.url}${path}`, token, agent)
       if (answer.status !== 200) throw new Error(`${path}: HTTP ${answer.status} ${answer.body}`)
@@ -252,7 +233,7 @@ export async function readPhase(options: {
     for (const c of cases) for (let i = 0; i < 5; i++) await get(c.path()) // warm-up
     const samples = new Map<string, number[]>(cases.map((c) => [c.id, []]))
     const perRound = new Map<string, number[]>(cases.map((c) => [c.id, []]))
-    for (let round = 0; round < options.rounds; round++) {
+    for (let round = 0; round < settings.rounds; round++) {
       for (const c of cases) {
         const times: number[] = []
         for (let i = 0; i < c.n; i++) times.push((await get(c.path())).ms)
@@ -262,7 +243,7 @@ export async function readPhase(options: {
       }
     }
     const round2 = (n: number) => Math.round(n * 100) / 100
-    const figures = cases.map((c): ReadFigure => {
+    const measured = cases.map((c): Figure => {
       const sorted = [...(samples.get(c.id) ?? [])].sort((a, b) => a - b)
       return {
         id: c.id,
@@ -271,18 +252,18 @@ export async function readPhase(options: {
         p50Ms: round2(percentile(sorted, 50)),
         p99Ms: round2(percentile(sorted, 99)),
         runs: perRound.get(c.id) ?? [],
-        note: `${sorted.length} sequential GETs over ${options.rounds} rounds, keep-alive; ${turns.toLocaleString('en')} turns, ${sessions} sessions${c.id === 'read-usage' ? `; ${usageCheck.totals.turns.toLocaleString('en')} turns in range, ${usageCheck.rows.length} days` : ''}`,
+        note: `${sorted.length} sequential GETs over ${settings.rounds} rounds, keep-alive; ${turns.toLocaleString('en')} turns, ${sessions} sessions${c.id === 'read-usage' ? `; ${usageCheck.totals.turns.toLocaleString('en')} turns in range, ${usageCheck.rows.length} days` : ''}`,
       }
     })
-    const targets = cases.map((c, i): ReadTarget => {
-      const p50 = figures[i]?.p50Ms ?? Number.POSITIVE_INFINITY
-      return {
+    figures.push(...measured)
+    cases.forEach((c, i) => {
+      const p50 = measured[i]?.p50Ms ?? Number.POSITIVE_INFINITY
+      phaseTargets.push({
         target: `${c.label.replace('Node: ', '')} p50 < ${c.max} ms`,
         value: `${p50} ms`,
         met: p50 < c.max,
-      }
+      })
     })
-    return { figures, targets }
   } finally {
     agent.destroy()
     await server.stop()

@@ -1,0 +1,52 @@
+/**
+ * The importers' contract: what a converter is fed and what it emits. A leaf of src/push/, so
+ * the importers and the sender can share it without importing each other.
+ */
+import type { Role } from '../types'
+
+/** One line of a source file: its 1-based line number and raw text, without the newline. */
+export type SourceRecord = { line: number; text: string }
+
+/** A JSON object of the wire format: one line of a `POST /v1/ingest` body. */
+export type WireTurn = {
+  tool: string
+  host: string
+  session_id: string
+  turn_id: string
+  seq: number
+  role: Role
+  timestamp: string
+  content?: string
+  model?: string
+  tokens_in?: number
+  tokens_out?: number
+  cost_usd?: number
+  tool_calls?: unknown[]
+  metadata?: Record<string, unknown>
+  session_meta?: {
+    started_at?: string
+    working_dir?: string
+    source_file?: string
+    metadata?: Record<string, unknown>
+  }
+}
+
+export type ImportEvent =
+  | { kind: 'turn'; line: number; turn: WireTurn }
+  /** A record that becomes no turn and is not folded into one, counted by its type. */
+  | { kind: 'skip'; line: number; type: string }
+  /** A malformed or truncated source line: reported and skipped. */
+  | { kind: 'error'; line: number; message: string }
+
+export interface Converter {
+  feed(record: SourceRecord): ImportEvent[]
+  /**
+   * The file is over (for now). Both importers emit as they go and hold nothing back, so this
+   * returns nothing today; a sender still calls it, for importers that will.
+   */
+  end(): ImportEvent[]
+}
+
+export type Format = 'claude-code' | 'codex'
+
+export type ConverterContext = { path: string; host: string }
