@@ -193,6 +193,12 @@ describe('the page in Chromium', () => {
     await page.type('#sessions-form input[name="q"]', 'project-4')
     await page.keyboard.press('Enter')
     await page.waitForFunction(() => location.hash.includes('tool=codex'))
+    // The filtered render has replaced the table once no row of another tool is left.
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll('#sessions-table tbody td:nth-child(3)')].every(
+        (td) => td.textContent === 'codex',
+      ),
+    )
     expect(await settled(page, 'sessions')).toBe('done')
     const shown = await texts(page, '#sessions-table tbody td.title small')
     const expected = await api<{ sessions: { session_id: string }[] }>(
@@ -209,8 +215,10 @@ describe('the page in Chromium', () => {
 
   it('shows every turn of a long transcript, in order, with its figures', async () => {
     const { page } = tab
+    // The unfiltered table again (the reset above re-renders it), then follow the row's link.
+    const link = await page.waitForSelector('a[href="#/session/claude-code/laptop-7/long-one"]')
     expect(await settled(page, 'sessions')).toBe('done')
-    await page.click('a[href="#/session/claude-code/laptop-7/long-one"]')
+    await link?.click()
     expect(await settled(page, 'session')).toBe('done')
     const seqs = await page.$$eval('#session-turns li.turn', (items) =>
       items.map((li) => Number(li.getAttribute('data-seq'))),
