@@ -86,6 +86,14 @@ export function targets(): Target[] {
       met: max < 150 && flat,
     })
   }
+  const pushed = get('push')
+  if (pushed?.ratio !== undefined) {
+    out.push({
+      target: 'push e2e >= 0.8x raw gzip POSTs, client peak RSS < 150 MB',
+      value: `${pushed.ratio}x, ${pushed.peakRssMb} MB`,
+      met: pushed.ratio >= 0.8 && (pushed.peakRssMb ?? Number.POSITIVE_INFINITY) < 150,
+    })
+  }
   const single = get('latency-1')
   if (single?.p50Ms !== undefined) {
     out.push({

@@ -9,26 +9,32 @@
  *   latency.ts  p50/p99 of 1-line and 100-line requests;
  *   memory.ts   peak RSS while a 100 MB and a 1 GB body stream in;
  *   worker.ts   wrangler dev against sqld, next to raw client.batch over HTTP;
- *   read.ts     the read API on a cached corpus of 1,000,000 turns.
+ *   read.ts     the read API on a cached corpus of 1,000,000 turns;
+ *   push.ts     `tributary push` of a generated Claude Code history, next to raw gzip POSTs of
+ *               the same lines (opt-in: BENCH_PHASES=push; BENCH_PUSH_MB, BENCH_PUSH_ROUNDS).
  */
 import { latency } from './phases/latency'
 import { memory } from './phases/memory'
 import { type ParseRuns, parseFigure, parseInChild } from './phases/parse'
+import { pushPhase } from './phases/push'
 import { readPhase } from './phases/read'
 import { limitAndNodeRounds } from './phases/rounds'
 import { worker } from './phases/worker'
 import { prepare } from './prepare'
 import { installCleanup, stopAll } from './procs'
-import { phase, report } from './report'
+import { figures, phase, report } from './report'
 import { buildBundles } from './servers'
-import { collectGarbage, log, settings } from './settings'
+import { collectGarbage, log, MB, SECRET, settings } from './settings'
 
 async function main() {
   installCleanup()
-  const watchdog = setTimeout(() => {
-    log('bench: over 8 minutes, giving up')
-    void stopAll().finally(() => process.exit(2))
-  }, 8 * 60_000)
+  const watchdog = setTimeout(
+    () => {
+      log('bench: over 8 minutes, giving up')
+      void stopAll().finally(() => process.exit(2))
+    },
+    (settings.phases.has('push') ? 60 : 8) * 60_000,
+  )
   watchdog.unref()
   const started = performance.now()
   const bundles = buildBundles()
@@ -60,6 +66,26 @@ async function main() {
     log('worker (wrangler dev + sqld)…')
     collectGarbage()
     await phase('worker', () => worker(p))
+  }
+  if (settings.phases.has('push')) {
+    log('push (tributary push vs raw gzip POSTs of the same lines)…')
+    collectGarbage()
+    await phase('push', async () => {
+      const mb = Number(process.env.BENCH_PUSH_MB ?? '1024')
+      const rounds = Number(process.env.BENCH_PUSH_ROUNDS ?? '3')
+      const push = await pushPhase({ mb, rounds, secret: SECRET }, log)
+      figures.push({
+        id: 'push',
+        group: 'push',
+        label: `tributary push: ${mb} MB Claude Code history, ${push.files} files`,
+        bytes: push.convertedBytes,
+        ratio: Math.round(push.medianRatio * 100) / 100,
+        ratioOf: 'raw gzip POSTs of the same converted lines',
+        runs: push.rounds.map((r) => Math.round(r.ratio * 100) / 100),
+        peakRssMb: Math.round(push.maxClientPeakRss / MB),
+        note: "ratio per round (raw seconds / push seconds); peakRssMb is the push client's",
+      })
+    })
   }
   if (settings.phases.has('read')) {
     log('read (sessions, turns, usage on a cached corpus)…')

@@ -29,6 +29,7 @@ const allowedAt = (path: string): string | undefined =>
 
 export function createApp(deps: AppDeps) {
   const log = deps.log ?? ((message, error) => console.error(message, error))
+  const info = deps.info ?? ((message) => console.info(message))
   const app = new Hono<AppEnv>()
 
   app.use(async function requestId(c, next) {
@@ -64,6 +65,11 @@ export function createApp(deps: AppDeps) {
   app.notFound((c) => problemResponse(new ApiError('NOT_FOUND', `No route for ${c.req.path}.`)))
   app.onError((error, c) => {
     if (error instanceof ApiError) {
+      // The client went away mid-body: its mistake, not a server failure; one line at info.
+      if (error.code === 'BODY_INCOMPLETE') {
+        const stored = error.committed?.accepted ?? 0
+        info(`client gone ${c.req.method} ${c.req.path}: ${stored} lines committed`)
+      }
       if (error.status >= 500)
         log(`${error.code} ${c.req.method} ${c.req.path}`, error.cause ?? error)
       return problemResponse(error)

@@ -4,7 +4,7 @@
  * CONFIG_INVALID naming the variable, never its value.
  */
 import * as v from 'valibot'
-import { ApiError } from './errors'
+import { ApiError, RETRY_AFTER_SECONDS } from './errors'
 import type { IngestLimits } from './types'
 
 /** Default of LIBSQL_TIMEOUT_MS: a 4 MiB chunk commits in well under a second on a healthy server. */
@@ -62,6 +62,8 @@ export type Config = {
   libsqlTimeoutMs: number
   auth: AuthConfig
   ingest: IngestLimits
+  /** The Node entry's listener and shutdown (`npm run serve`); unused on Workers. */
+  server: { host: string; port: number; shutdownGraceMs: number }
 }
 
 export const defaultLimits: IngestLimits = {
@@ -71,11 +73,25 @@ export const defaultLimits: IngestLimits = {
   maxLineBytes: 1024 * 1024,
   maxErrors: 100,
   idleTimeoutMs: 30_000,
+  maxChunks: 0,
+  requestTimeoutMs: 600_000,
+  maxConcurrent: 32,
+  maxConcurrentPerOwner: 8,
+  retryAfterS: RETRY_AFTER_SECONDS,
 }
+
+/**
+ * INGEST_MAX_CHUNKS on Workers: each commit is one subrequest, and the free plan allows 50 per
+ * request. 45 leaves room for the JWKS fetch and its one refetch on an unknown kid.
+ */
+export const WORKERS_MAX_CHUNKS = 45
 
 export const defaults = {
   JWT_OWNER_CLAIM: 'sub',
   JWT_CLOCK_TOLERANCE_S: 30,
+  HOST: '127.0.0.1',
+  PORT: 8787,
+  SHUTDOWN_GRACE_MS: 10_000,
 } as const
 
 /** Workers [vars] may arrive as numbers or booleans; the environment always gives strings. */
@@ -87,9 +103,11 @@ const raw = v.optional(
   ),
 )
 
+/** Plain decimal digits only: `0x10`, `1e3`, `+5` or `1_000` are refused, not reinterpreted. */
 const integerIn = (min: number, max: number) =>
   v.pipe(
     raw,
+    v.check((value) => value === undefined || /^\d+$/.test(value), 'must be a whole number'),
     v.transform((value) => (value === undefined ? undefined : Number(value))),
     v.optional(
       v.pipe(
@@ -135,6 +153,15 @@ const libsqlUrl = v.pipe(
       return false
     }
   }, 'must be a file:, http(s):, libsql: or ws(s): URL'),
+  v.check((value) => {
+    if (!value.startsWith('file:')) return true
+    try {
+      fileDatabasePath(value)
+      return true
+    } catch {
+      return false
+    }
+  }, 'must name a database file (file:PATH, file:///PATH or file://localhost/PATH; not :memory:)'),
 )
 
 const GiB = 1024 * 1024 * 1024
@@ -187,9 +214,17 @@ const envSchema = v.object({
   INGEST_MAX_LINE_BYTES: integerIn(64, 64 * 1024 * 1024),
   INGEST_MAX_ERRORS: integerIn(0, 10_000),
   INGEST_IDLE_TIMEOUT_MS: integerIn(100, 3_600_000),
+  INGEST_MAX_CHUNKS: integerIn(0, 1_000_000),
+  INGEST_REQUEST_TIMEOUT_MS: integerIn(1000, 86_400_000),
+  INGEST_MAX_CONCURRENT: integerIn(1, 100_000),
+  INGEST_MAX_CONCURRENT_PER_OWNER: integerIn(1, 100_000),
+  RETRY_AFTER_S: integerIn(1, 3600),
+  HOST: raw,
+  PORT: integerIn(0, 65535),
+  SHUTDOWN_GRACE_MS: integerIn(0, 600_000),
 })
 
-export type ConfigDefaults = { LIBSQL_URL?: string }
+export type ConfigDefaults = { LIBSQL_URL?: string; INGEST_MAX_CHUNKS?: number }
 
 const invalid = (names: string[], why: string) =>
   new ApiError('CONFIG_INVALID', `Configuration invalid: ${names.join(', ')} ${why}`)
@@ -199,20 +234,8 @@ const invalid = (names: string[], why: string) =>
  * names the variables at fault and says what is expected; a value is never echoed.
  */
 export function parseConfig(env: Record<string, unknown>, fallback: ConfigDefaults = {}): Config {
-  const picked: Record<string, unknown> = {}
-  for (const key of Object.keys(envSchema.entries)) picked[key] = env[key]
-  const result = v.safeParse(envSchema, picked)
-  if (!result.success) {
-    const reasons = result.issues.map((issue) => {
-      const name = v.getDotPath(issue) ?? 'environment'
-      return `${name} ${issue.message.startsWith('Invalid') ? 'is invalid' : issue.message}`
-    })
-    throw new ApiError('CONFIG_INVALID', `Configuration invalid: ${reasons.join('; ')}`)
-  }
-  const e = result.output
-
-  const libsql = e.LIBSQL_URL ?? fallback.LIBSQL_URL
-  if (libsql === undefined) throw invalid(['LIBSQL_URL'], 'is required')
+  const e = parseEnv(env)
+  const database = databaseConfig(e, fallback)
 
   const sources = [
     e.JWT_SECRET === undefined ? undefined : ({ kind: 'secret', secret: e.JWT_SECRET } as const),
@@ -248,10 +271,22 @@ export function parseConfig(env: Record<string, unknown>, fallback: ConfigDefaul
     }
   }
 
+  // A key that any application of the identity provider can get a token from: without an
+  // audience and an issuer to pin, a token minted for another application would be accepted.
+  if (keySource.kind !== 'secret') {
+    const missing = (['JWT_AUDIENCE', 'JWT_ISSUER'] as const).filter(
+      (name) => e[name] === undefined,
+    )
+    if (missing.length > 0) {
+      throw invalid(
+        missing,
+        `${missing.length === 1 ? 'is' : 'are'} required with ${keySource.kind === 'jwks' ? 'JWT_JWKS_URL' : 'JWT_PUBLIC_KEY'}`,
+      )
+    }
+  }
+
   return {
-    libsqlUrl: libsql,
-    libsqlAuthToken: e.LIBSQL_AUTH_TOKEN,
-    libsqlTimeoutMs: e.LIBSQL_TIMEOUT_MS ?? DEFAULT_LIBSQL_TIMEOUT_MS,
+    ...database,
     auth: {
       keySource,
       algorithms: e.JWT_ALGORITHMS,
@@ -267,6 +302,88 @@ export function parseConfig(env: Record<string, unknown>, fallback: ConfigDefaul
       maxLineBytes: e.INGEST_MAX_LINE_BYTES ?? defaultLimits.maxLineBytes,
       maxErrors: e.INGEST_MAX_ERRORS ?? defaultLimits.maxErrors,
       idleTimeoutMs: e.INGEST_IDLE_TIMEOUT_MS ?? defaultLimits.idleTimeoutMs,
+      maxChunks: e.INGEST_MAX_CHUNKS ?? fallback.INGEST_MAX_CHUNKS ?? defaultLimits.maxChunks,
+      requestTimeoutMs: e.INGEST_REQUEST_TIMEOUT_MS ?? defaultLimits.requestTimeoutMs,
+      maxConcurrent: e.INGEST_MAX_CONCURRENT ?? defaultLimits.maxConcurrent,
+      maxConcurrentPerOwner:
+        e.INGEST_MAX_CONCURRENT_PER_OWNER ?? defaultLimits.maxConcurrentPerOwner,
+      retryAfterS: e.RETRY_AFTER_S ?? defaultLimits.retryAfterS,
+    },
+    server: {
+      host: e.HOST ?? defaults.HOST,
+      port: e.PORT ?? defaults.PORT,
+      shutdownGraceMs: e.SHUTDOWN_GRACE_MS ?? defaults.SHUTDOWN_GRACE_MS,
     },
   }
+}
+
+export type DatabaseConfig = Pick<Config, 'libsqlUrl' | 'libsqlAuthToken' | 'libsqlTimeoutMs'>
+
+/**
+ * Only the LIBSQL_* part, for entries that need no key source (`npm run migrate`). The other
+ * variables are still validated: a bad one fails here as it would at `npm run serve`.
+ */
+export function parseDatabaseConfig(
+  env: Record<string, unknown>,
+  fallback: ConfigDefaults = {},
+): DatabaseConfig {
+  return databaseConfig(parseEnv(env), fallback)
+}
+
+type Env = v.InferOutput<typeof envSchema>
+
+function parseEnv(env: Record<string, unknown>): Env {
+  const picked: Record<string, unknown> = {}
+  for (const key of Object.keys(envSchema.entries)) picked[key] = env[key]
+  const result = v.safeParse(envSchema, picked)
+  if (!result.success) {
+    const reasons = result.issues.map((issue) => {
+      const name = v.getDotPath(issue) ?? 'environment'
+      return `${name} ${issue.message.startsWith('Invalid') ? 'is invalid' : issue.message}`
+    })
+    throw new ApiError('CONFIG_INVALID', `Configuration invalid: ${reasons.join('; ')}`)
+  }
+  return result.output
+}
+
+function databaseConfig(e: Env, fallback: ConfigDefaults): DatabaseConfig {
+  const libsql = e.LIBSQL_URL ?? fallback.LIBSQL_URL
+  if (libsql === undefined) throw invalid(['LIBSQL_URL'], 'is required')
+  return {
+    libsqlUrl: libsql,
+    libsqlAuthToken: e.LIBSQL_AUTH_TOKEN,
+    libsqlTimeoutMs: e.LIBSQL_TIMEOUT_MS ?? DEFAULT_LIBSQL_TIMEOUT_MS,
+  }
+}
+
+/**
+ * A `file:` LIBSQL_URL as the one path of its database file, the way @libsql/client reads it:
+ * percent-escapes decoded, `file://localhost/` the same as `file:///`, the query dropped. Every
+ * side that opens the file (migrations, readiness, the writer thread) takes its path from here,
+ * so they all open the same database.
+ */
+/**
+ * The path `url` (a `file:` URL) names: absolute, or relative to the working directory. Throws
+ * on `:memory:` (each connection would get an empty database of its own), a host other than
+ * localhost, an empty path or a bad escape.
+ */
+export function fileDatabasePath(url: string): string {
+  if (!url.startsWith('file:')) throw new Error('not a file: URL')
+  let rest = url.slice('file:'.length)
+  const query = rest.search(/[?#]/)
+  if (query !== -1) rest = rest.slice(0, query)
+  if (rest.startsWith('//')) {
+    const slash = rest.indexOf('/', 2)
+    const host = rest.slice(2, slash === -1 ? rest.length : slash)
+    if (host !== '' && host.toLowerCase() !== 'localhost') {
+      throw new Error('a file: URL may name no host but localhost')
+    }
+    rest = slash === -1 ? '' : rest.slice(slash)
+  }
+  const path = decodeURIComponent(rest)
+  if (path === '' || path.includes('\0')) throw new Error('a file: URL must name a file')
+  if (path === ':memory:' || path.startsWith(':memory:')) {
+    throw new Error('an in-memory database is not one database across connections')
+  }
+  return path
 }

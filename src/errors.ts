@@ -4,7 +4,7 @@
  */
 import type { Summary } from './types'
 
-/** Seconds a client is told to wait (Retry-After) when the database is unavailable. */
+/** Default of RETRY_AFTER_S; answers take theirs from `limits.retryAfterS`, the one setting. */
 export const RETRY_AFTER_SECONDS = 5
 
 export const problemCodes = {
@@ -13,6 +13,7 @@ export const problemCodes = {
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method Not Allowed' },
   BODY_TIMEOUT: { status: 408, title: 'Request body timed out' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large' },
+  TOO_MANY_REQUESTS: { status: 429, title: 'Too many ingests for this owner' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   BAD_ENCODING: { status: 400, title: 'Bad content encoding' },
   BODY_INCOMPLETE: { status: 400, title: 'Request body incomplete' },
@@ -21,6 +22,8 @@ export const problemCodes = {
   INTERNAL: { status: 500, title: 'Internal error' },
   DATABASE_UNAVAILABLE: { status: 503, title: 'Database unavailable' },
   AUTH_UNAVAILABLE: { status: 503, title: 'Key source unavailable' },
+  OVERLOADED: { status: 503, title: 'Too many ingests in flight' },
+  SHUTTING_DOWN: { status: 503, title: 'Server shutting down' },
 } as const satisfies Record<string, { status: number; title: string }>
 
 export type ProblemCode = keyof typeof problemCodes

@@ -6,7 +6,7 @@
 import { createClient } from '@libsql/client/web'
 import { createApp } from './app'
 import { createVerifier } from './auth/jwt'
-import { parseConfig } from './config'
+import { parseConfig, WORKERS_MAX_CHUNKS } from './config'
 import { fetchWithDeadline } from './db/client'
 import { ReadStore } from './db/reads'
 import { TurnStore } from './db/store'
@@ -18,11 +18,14 @@ let built: { env: object; handle: Handler } | undefined
 
 function build(env: Record<string, unknown>): Handler {
   try {
-    const config = parseConfig(env)
-    if (config.libsqlUrl.startsWith('file:')) {
+    const config = parseConfig(env, { INGEST_MAX_CHUNKS: WORKERS_MAX_CHUNKS })
+    // No file on Workers; and a WebSocket opened by one request cannot be used by the next
+    // (workerd ties I/O objects to the request that made them), so ws:/wss: would fail after one.
+    const protocol = new URL(config.libsqlUrl).protocol
+    if (!['libsql:', 'https:', 'http:'].includes(protocol)) {
       throw new ApiError(
         'CONFIG_INVALID',
-        'Configuration invalid: LIBSQL_URL must be a libsql:, https:, http: or ws(s): URL on Workers',
+        `Configuration invalid: LIBSQL_URL must be a libsql:, https: or http: URL on Workers (${protocol} is not supported here)`,
       )
     }
     const client = createClient({
@@ -34,7 +37,7 @@ function build(env: Record<string, unknown>): Handler {
       limits: config.ingest,
       store: new TurnStore(client),
       reads: new ReadStore(client),
-      verify: createVerifier(config.auth),
+      verify: createVerifier(config.auth, { retryAfterS: config.ingest.retryAfterS }),
     })
     return (request) => app.fetch(request)
   } catch (error) {
@@ -43,8 +46,15 @@ function build(env: Record<string, unknown>): Handler {
         ? error
         : new ApiError('CONFIG_INVALID', 'Configuration invalid: the worker could not start.')
     console.error(failure.message)
-    return () => problemResponse(failure)
+    return (request) => withRequestId(problemResponse(failure), request)
   }
+}
+
+/** The request id the app would have answered with, on the answer given without the app. */
+function withRequestId(response: Response, request: Request): Response {
+  const id = request.headers.get('x-request-id')?.slice(0, 128) || crypto.randomUUID()
+  response.headers.set('x-request-id', id)
+  return response
 }
 
 export default {

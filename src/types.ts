@@ -98,6 +98,15 @@ export type IngestLimits = {
   maxLineBytes: number
   maxErrors: number
   idleTimeoutMs: number
+  /** Commits (transactions, splits included) one request may make; 0 = no limit. */
+  maxChunks: number
+  /** Deadline of a whole request's body, besides the idle window. */
+  requestTimeoutMs: number
+  /** Ingests in flight in this process (isolate), and per owner; beyond, 503 / 429. */
+  maxConcurrent: number
+  maxConcurrentPerOwner: number
+  /** `Retry-After` of every 503 and 429. */
+  retryAfterS: number
 }
 
 /** Resolves the verified owner of an `Authorization` header value, or throws an ApiError. */
@@ -215,6 +224,10 @@ export type AppDeps = {
   readBody?: (c: Context<AppEnv>, encoding: ContentEncoding) => BodyReader | null
   /** Runs after each chunk commit (the Node entry yields to the event loop there). */
   afterCommit?: () => Promise<void>
+  /** Aborted when the server shuts down: ingests in flight stop reading and answer 503. */
+  shutdown?: AbortSignal
+  /** Where ordinary client mistakes are noted (a client gone mid-body); console.info by default. */
+  info?: (message: string) => void
   /** Where unexpected errors are reported; console.error by default. */
   log?: (message: string, error: unknown) => void
 }

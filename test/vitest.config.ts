@@ -42,6 +42,11 @@ const unset = Object.fromEntries(
     'INGEST_MAX_ERRORS',
     'INGEST_IDLE_TIMEOUT_MS',
     'LIBSQL_TIMEOUT_MS',
+    'INGEST_MAX_CHUNKS',
+    'INGEST_REQUEST_TIMEOUT_MS',
+    'INGEST_MAX_CONCURRENT',
+    'INGEST_MAX_CONCURRENT_PER_OWNER',
+    'RETRY_AFTER_S',
   ].map((name) => [name, '']),
 )
 

@@ -17,7 +17,7 @@ import {
   jwtVerify,
 } from 'jose'
 import type { AuthConfig, JwtAlgorithm } from '../config'
-import { asymmetricAlgorithms } from '../config'
+import { asymmetricAlgorithms, defaultLimits } from '../config'
 import { ApiError } from '../errors'
 import type { Verifier } from '../types'
 
@@ -26,6 +26,8 @@ export type VerifierOptions = {
   fetch?: typeof fetch
   /** Clock in epoch milliseconds; `Date.now` by default. */
   now?: () => number
+  /** `Retry-After` of the 503 when the key source is down (RETRY_AFTER_S). */
+  retryAfterS?: number
 }
 
 /** The one answer to every authentication failure: no reason is leaked to the caller. */
@@ -34,9 +36,9 @@ const unauthorized = () =>
     headers: { 'WWW-Authenticate': 'Bearer' },
   })
 
-const unavailable = () =>
+const unavailable = (retryAfterS: number) =>
   new ApiError('AUTH_UNAVAILABLE', 'The key source could not be reached; retry later.', {
-    headers: { 'Retry-After': '5' },
+    headers: { 'Retry-After': String(retryAfterS) },
   })
 
 const unusableKey = () =>
@@ -81,6 +83,8 @@ export function createVerifier(config: AuthConfig, options: VerifierOptions = {}
         ...(config.issuer === undefined ? {} : { issuer: config.issuer }),
         ...(config.audience === undefined ? {} : { audience: config.audience }),
       })
+      // RFC 7519 §4.1.3: a token addressed to someone else is not ours, audience set or not.
+      if (config.audience === undefined && payload.aud !== undefined) throw unauthorized()
       checkTimes(payload, currentDate, config.clockToleranceS)
       return ownerOf(payload, config.ownerClaim)
     } catch (error) {
@@ -156,7 +160,11 @@ function keySetFor(config: AuthConfig, options: VerifierOptions): () => Promise<
     case 'jwks': {
       const keys = {
         algorithms: new Set(config.algorithms ?? ['RS256', 'ES256']),
-        key: remoteKeys(source.url, options.fetch),
+        key: remoteKeys(
+          source.url,
+          options.fetch,
+          options.retryAfterS ?? defaultLimits.retryAfterS,
+        ),
       }
       return async () => keys
     }
@@ -176,7 +184,11 @@ function keySetFor(config: AuthConfig, options: VerifierOptions): () => Promise<
  * jose's remote JWKS (cached, refetched on an unknown kid at most once per cooldown). A key source
  * that cannot be reached or answers garbage is a 503, not a 401: the client should retry.
  */
-function remoteKeys(url: URL, fetchImpl: typeof fetch | undefined): JWTVerifyGetKey {
+function remoteKeys(
+  url: URL,
+  fetchImpl: typeof fetch | undefined,
+  retryAfterS: number,
+): JWTVerifyGetKey {
   const remote = createRemoteJWKSet(url, {
     cooldownDuration: JWKS_COOLDOWN_MS,
     ...(fetchImpl === undefined ? {} : { [customFetch]: fetchImpl }),
@@ -192,7 +204,7 @@ function remoteKeys(url: URL, fetchImpl: typeof fetch | undefined): JWTVerifyGet
       ) {
         throw error
       }
-      throw unavailable()
+      throw unavailable(retryAfterS)
     }
   }
 }

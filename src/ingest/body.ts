@@ -27,32 +27,36 @@ export function openBody(raw: ReadableStream<Uint8Array>, encoding: ContentEncod
     }
   }
 
-  // A failure of the source is marked as it passes, so a decompressor error it caused is not
-  // taken for a corrupt body.
+  // Fed by hand, not piped: every promise of the writing side is handled here (workerd reports
+  // a pipe's rejected close() on a truncated body as uncaught); the read below is where the
+  // failure is answered. A failure of the source is marked, so a decompressor error it caused
+  // is not taken for a corrupt body.
+  const inflater = new DecompressionStream(encoding) as unknown as ReadableWritablePair<
+    Uint8Array,
+    Uint8Array
+  >
+  const writer = inflater.writable.getWriter()
+  writer.closed.catch(() => {})
   let sourceFailed = false
-  const tagged = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
+  void (async () => {
+    try {
+      for (;;) {
+        let next: ReadableStreamReadResult<Uint8Array>
         try {
-          const { done, value } = await source.read()
-          if (done) controller.close()
-          else controller.enqueue(value)
+          next = await source.read()
         } catch (cause) {
           sourceFailed = true
-          controller.error(cause)
+          throw cause
         }
-      },
-      cancel(reason) {
-        return source.cancel(reason)
-      },
-    },
-    { highWaterMark: 0 },
-  )
-  const inflated = tagged
-    .pipeThrough(
-      new DecompressionStream(encoding) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>,
-    )
-    .getReader()
+        if (next.done) return await writer.close()
+        await writer.write(next.value)
+      }
+    } catch (cause) {
+      writer.abort(cause).catch(() => {})
+      source.cancel(cause).catch(() => {})
+    }
+  })()
+  const inflated = inflater.readable.getReader()
   return {
     read: () =>
       inflated.read().catch((cause: unknown) => {

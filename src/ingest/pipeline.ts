@@ -8,7 +8,7 @@
  * has landed, and is dropped if that one failed. Memory stays bounded by two chunks and a line.
  */
 import { DatabaseError } from '../db/errors'
-import { ApiError, RETRY_AFTER_SECONDS } from '../errors'
+import { ApiError } from '../errors'
 import type { BodyReader, IngestLimits, Sink, Summary, TurnRecord, WriteResult } from '../types'
 import { type LineEvent, LineSplitter } from './lines'
 import { ErrorList } from './summary'
@@ -24,6 +24,8 @@ export type IngestOptions = {
    * frees a statement's memory only when the event loop turns.
    */
   afterCommit?: () => Promise<void>
+  /** Aborted when the server shuts down: reading stops, the answer is a 503 with `committed`. */
+  signal?: AbortSignal
 }
 
 /**
@@ -117,6 +119,8 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
   let current = emptyChunk()
   /** The commit in flight: settles to undefined, or to the error that stopped it. */
   let inFlight: Promise<unknown> | undefined
+  /** Chunk writes begun: each is a subrequest on Workers. */
+  let writes = 0
 
   const summary = (): Summary => {
     const listed = errors.snapshot()
@@ -191,6 +195,10 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
         continue
       }
       if (current.feed === undefined) {
+        if (limits.maxChunks > 0 && writes >= limits.maxChunks) {
+          throw chunkBudgetSpent(limits, event.line)
+        }
+        writes++
         const feed = new RecordFeed()
         current.feed = feed
         current.written = store.write(owner, feed)
@@ -208,7 +216,7 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
 
   const reader = options.body
   if (reader === null) return summary()
-  const idle = new IdleWindow(limits.idleTimeoutMs)
+  const idle = new IdleWindow(limits, options.signal)
   try {
     for (;;) {
       const { done, value } = await idle.read(reader)
@@ -236,17 +244,27 @@ export async function ingest(options: IngestOptions): Promise<Summary> {
     } catch (commitFailure) {
       failure = commitFailure
     }
-    throw toApiError(failure).withCommitted(summary())
+    throw toApiError(failure, limits).withCommitted(summary())
   }
 }
 
-function toApiError(error: unknown): ApiError {
+/**
+ * INGEST_MAX_CHUNKS reached: stopped before the platform's own subrequest limit would fail the
+ * request, with where to resume. Lines before `resumeLine` are committed or listed as rejected.
+ */
+const chunkBudgetSpent = (limits: IngestLimits, resumeLine: number) =>
+  new ApiError(
+    'PAYLOAD_TOO_LARGE',
+    `This body needs more than the ${limits.maxChunks} chunk writes one request may make (INGEST_MAX_CHUNKS; each is a subrequest on Workers); nothing more was read. Lines in \`committed\` are stored: send the body from line ${resumeLine} on in a new request, and split bodies to at most ${limits.maxChunks * limits.chunkLines} lines and ${limits.maxChunks} × ${limits.chunkBytes} bytes.`,
+  )
+
+function toApiError(error: unknown, limits: IngestLimits): ApiError {
   if (error instanceof ApiError) return error
   if (error instanceof DatabaseError) {
     return new ApiError(
       'DATABASE_UNAVAILABLE',
       'The database failed; nothing more was read. Lines in `committed` are stored; retry the rest.',
-      { headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) }, cause: error },
+      { headers: { 'Retry-After': String(limits.retryAfterS) }, cause: error },
     )
   }
   return new ApiError('INTERNAL', 'The request failed unexpectedly.', { cause: error })
@@ -255,25 +273,47 @@ function toApiError(error: unknown): ApiError {
 /**
  * The idle timeout. Only time spent waiting for the body counts (not time spent waiting for a
  * commit), and the window starts over only once MIN_BYTES_PER_IDLE_WINDOW bytes have arrived
- * in it: a body that delivers less than that in `windowMs` of waiting gets BODY_TIMEOUT.
+ * in it: a body that delivers less than that in `windowMs` of waiting gets BODY_TIMEOUT. Past
+ * `deadlineMs` from the start, however it trickles in, the body is cut off too. The clock is
+ * monotonic (performance.now): a wall-clock step cannot stretch or cut a window.
  */
 class IdleWindow {
   readonly #windowMs: number
+  readonly #deadline: number
+  readonly #deadlineMs: number
+  readonly #signal: AbortSignal | undefined
+  readonly #retryAfterS: number
   #waitedMs = 0
   #bytes = 0
 
-  constructor(windowMs: number) {
-    this.#windowMs = windowMs
+  constructor(limits: IngestLimits, signal: AbortSignal | undefined) {
+    this.#windowMs = limits.idleTimeoutMs
+    this.#deadlineMs = limits.requestTimeoutMs
+    this.#deadline = performance.now() + limits.requestTimeoutMs
+    this.#retryAfterS = limits.retryAfterS
+    this.#signal = signal
   }
 
   async read(reader: BodyReader): Promise<ReadableStreamReadResult<Uint8Array>> {
-    const started = Date.now()
+    const started = performance.now()
+    const idleLeft = Math.max(0, this.#windowMs - this.#waitedMs)
+    const deadlineLeft = Math.max(0, this.#deadline - started)
     const result = await readWithin(
       reader,
-      Math.max(0, this.#windowMs - this.#waitedMs),
-      this.#windowMs,
+      Math.min(idleLeft, deadlineLeft),
+      deadlineLeft < idleLeft
+        ? new ApiError(
+            'BODY_TIMEOUT',
+            `The request passed its ${this.#deadlineMs} ms deadline (INGEST_REQUEST_TIMEOUT_MS); stopped reading. Lines in \`committed\` are stored; send the rest in a new request.`,
+          )
+        : new ApiError(
+            'BODY_TIMEOUT',
+            `The body stalled: fewer than ${MIN_BYTES_PER_IDLE_WINDOW} bytes arrived in ${this.#windowMs} ms; stopped reading.`,
+          ),
+      this.#signal,
+      this.#retryAfterS,
     )
-    this.#waitedMs += Date.now() - started
+    this.#waitedMs += performance.now() - started
     if (!result.done) {
       this.#bytes += result.value.byteLength
       if (this.#bytes >= MIN_BYTES_PER_IDLE_WINDOW) {
@@ -285,28 +325,33 @@ class IdleWindow {
   }
 }
 
-/** One read of the body, or BODY_TIMEOUT when nothing arrives for `ms`. */
+const shuttingDown = (retryAfterS: number) =>
+  new ApiError(
+    'SHUTTING_DOWN',
+    'The server is shutting down; stopped reading. Lines in `committed` are stored; send the rest again.',
+    { headers: { 'Retry-After': String(retryAfterS) } },
+  )
+
+/** One read of the body; `timedOut` when nothing arrives for `ms`; stopped when `signal` aborts. */
 async function readWithin(
   reader: BodyReader,
   ms: number,
-  windowMs: number,
+  timedOut: ApiError,
+  signal: AbortSignal | undefined,
+  retryAfterS: number,
 ): Promise<ReadableStreamReadResult<Uint8Array>> {
+  if (signal?.aborted === true) throw shuttingDown(retryAfterS)
   let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new ApiError(
-            'BODY_TIMEOUT',
-            `The body stalled: fewer than ${MIN_BYTES_PER_IDLE_WINDOW} bytes arrived in ${windowMs} ms; stopped reading.`,
-          ),
-        ),
-      ms,
-    )
+  let onAbort: (() => void) | undefined
+  const stop = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timedOut), ms)
+    onAbort = () => reject(shuttingDown(retryAfterS))
+    signal?.addEventListener('abort', onAbort, { once: true })
   })
   try {
-    return await Promise.race([reader.read(), timeout])
+    return await Promise.race([reader.read(), stop])
   } finally {
     clearTimeout(timer)
+    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
   }
 }

@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { type Client, createClient } from '@libsql/client'
-import { DEFAULT_LIBSQL_TIMEOUT_MS } from '../config'
+import { DEFAULT_LIBSQL_TIMEOUT_MS, fileDatabasePath } from '../config'
 import { fetchWithDeadline } from '../db/client'
 
 /** Default embedded database for the Node entry: a file in the git-ignored .data/ folder. */
@@ -25,8 +25,10 @@ export async function openNodeDatabase(
   timeoutMs: number = DEFAULT_LIBSQL_TIMEOUT_MS,
 ): Promise<Client> {
   if (url.startsWith('file:')) {
-    const path = url.slice('file:'.length).split('?')[0] ?? ''
-    if (path !== '' && path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    // The client is handed the path the writer thread opens (fileDatabasePath), as a URL.
+    const path = resolve(fileDatabasePath(url))
+    mkdirSync(dirname(path), { recursive: true })
+    url = pathToFileURL(path).href
   }
   const client = createClient({
     url,

@@ -280,6 +280,11 @@ async function main(): Promise<number> {
     say()
     say('ingest the sample file:')
     say(`  ${curl}`)
+    if (token !== undefined) {
+      say()
+      say('push your Claude Code and Codex sessions:')
+      say(`  npx tributary push --url ${url} --token ${token}`)
+    }
     say()
     say('Ctrl-C stops the worker and sqld.')
 

@@ -1,7 +1,8 @@
 /**
  * `npm run serve`: the self-hosted Node entry. Parses the environment once (the only place it is
- * read), applies pending migrations, then serves on 127.0.0.1:PORT (default 8787) over
- * LIBSQL_URL (default: an embedded file in the git-ignored .data/ folder).
+ * read), applies pending migrations, then serves on HOST:PORT (default 127.0.0.1:8787) over
+ * LIBSQL_URL (default: an embedded file in the git-ignored .data/ folder). SIGTERM or SIGINT
+ * stops it gracefully (SHUTDOWN_GRACE_MS); a second signal stops it at once.
  */
 import { parseConfig } from '../config'
 import { ApiError } from '../errors'
@@ -15,32 +16,40 @@ function fail(message: string): never {
 
 function readEnv() {
   try {
-    const config = parseConfig(process.env, { LIBSQL_URL: defaultDatabaseUrl })
-    const rawPort = process.env.PORT?.trim() || '8787'
-    const port = Number(rawPort)
-    if (!/^\d+$/.test(rawPort) || port > 65535) {
-      throw new ApiError('CONFIG_INVALID', 'Configuration invalid: PORT must be a port number')
-    }
-    return { config, port }
+    return parseConfig(process.env, { LIBSQL_URL: defaultDatabaseUrl })
   } catch (error) {
     return fail(error instanceof ApiError ? `CONFIG_INVALID: ${error.message}` : String(error))
   }
 }
 
-const { config, port } = readEnv()
-const server = await startNodeServer(config, { port }).catch((error: NodeJS.ErrnoException) =>
-  fail(error.code === 'EADDRINUSE' ? `port ${port} is in use` : `cannot start: ${error.message}`),
+const config = readEnv()
+const { host, port } = config.server
+const server = await startNodeServer(config, { port, hostname: host }).catch(
+  (error: NodeJS.ErrnoException) =>
+    fail(error.code === 'EADDRINUSE' ? `port ${port} is in use` : `cannot start: ${error.message}`),
 )
 const database = config.libsqlUrl.startsWith('file:')
   ? config.libsqlUrl
   : new URL(config.libsqlUrl).origin
 console.log(`tributary listening on ${server.url} (database ${database})`)
+if (!['127.0.0.1', 'localhost', '::1'].includes(host)) {
+  console.log(
+    'HOST is not loopback: tokens travel in clear over plain HTTP; put a TLS proxy in front.',
+  )
+}
 console.log(
   `send data: curl -X POST ${server.url}/v1/ingest -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/x-ndjson' --data-binary @sample/turns.ndjson`,
 )
 
-const stop = () => {
-  server.close().then(() => process.exit(0))
+let stopping = false
+const stop = (signal: string) => {
+  if (stopping) process.exit(1)
+  stopping = true
+  console.log(`${signal}: finishing requests in flight (up to ${config.server.shutdownGraceMs} ms)`)
+  server.shutdown(config.server.shutdownGraceMs).then(
+    () => process.exit(0),
+    (error: unknown) => fail(`shutdown failed: ${String(error)}`),
+  )
 }
-process.on('SIGINT', stop)
-process.on('SIGTERM', stop)
+process.on('SIGINT', () => stop('SIGINT'))
+process.on('SIGTERM', () => stop('SIGTERM'))

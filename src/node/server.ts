@@ -9,8 +9,10 @@ import { createVerifier } from '../auth/jwt'
 import type { Config } from '../config'
 import { ReadStore } from '../db/reads'
 import { TurnStore } from '../db/store'
+import { ApiError, problemResponse } from '../errors'
 import { nodeBody } from './body'
 import { openNodeDatabase } from './database'
+import { Drain } from './drain'
 import { applyMigrations } from './migrations'
 import { WriterThread } from './writer/writer'
 
@@ -21,12 +23,22 @@ export type NodeServer = {
   url: string
   port: number
   close(): Promise<void>
+  /**
+   * Graceful stop (SIGTERM/SIGINT): stop accepting, let requests in flight finish for up to
+   * `graceMs`, then stop the rest (a 503 with `committed`), drain the writer, close the database.
+   */
+  shutdown(graceMs: number): Promise<void>
 }
 
 /** Open the database, apply pending migrations, and listen on `hostname:port` (0 = any free). */
 export async function startNodeServer(
   config: Config,
-  options: { port: number; hostname?: string; log?: (message: string, error: unknown) => void },
+  options: {
+    port: number
+    hostname?: string
+    log?: (message: string, error: unknown) => void
+    info?: (message: string) => void
+  },
 ): Promise<NodeServer> {
   const client = await openNodeDatabase(
     config.libsqlUrl,
@@ -46,22 +58,34 @@ export async function startNodeServer(
     client.close()
     throw error
   }
+  const stopping = new AbortController()
   const app = createApp({
+    shutdown: stopping.signal,
     limits: config.ingest,
-    // `ping` stays on this thread's client, so readiness never waits behind writes.
+    // Readiness asks both connections: the one migrations ran on, and the writer thread's.
     store:
       writer === undefined
         ? turnStore
-        : { write: (owner, records) => writer.write(owner, records), ping: () => turnStore.ping() },
-    verify: createVerifier(config.auth),
+        : {
+            write: (owner, records) => writer.write(owner, records),
+            ping: async () => {
+              await Promise.all([turnStore.ping(), writer.ping()])
+            },
+          },
+    verify: createVerifier(config.auth, { retryAfterS: config.ingest.retryAfterS }),
     reads: new ReadStore(client),
     readBody: (c, encoding) => nodeBody((c.env as HttpBindings).incoming, encoding),
     ...(writer === undefined ? { afterCommit: yieldToEventLoop } : {}),
     ...(options.log === undefined ? {} : { log: options.log }),
+    ...(options.info === undefined ? {} : { info: options.info }),
   })
-  const hostname = options.hostname ?? '127.0.0.1'
+  const hostname = options.hostname ?? config.server.host
+  const drain = new Drain()
+  const refuse = new ApiError('SHUTTING_DOWN', 'The server is shutting down; send this again.', {
+    headers: { 'Retry-After': String(config.ingest.retryAfterS), Connection: 'close' },
+  })
   const server = serve({
-    fetch: app.fetch,
+    fetch: (request, env) => (drain.closing ? problemResponse(refuse) : app.fetch(request, env)),
     hostname,
     port: options.port,
     // No cap on a whole request: a long stream that keeps delivering is welcome, and a stalled
@@ -78,10 +102,28 @@ export async function startNodeServer(
     client.close()
     throw error
   }
+  server.on('request', (_request, response) => drain.track(response))
   const { port } = server.address() as AddressInfo
   return {
-    url: `http://${hostname}:${port}`,
+    url: `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`,
     port,
+    shutdown: async (graceMs) => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      drain.closing = true
+      const http = server as unknown as {
+        closeIdleConnections(): void
+        closeAllConnections(): void
+      }
+      http.closeIdleConnections()
+      if (!(await drain.idle(graceMs))) {
+        stopping.abort()
+        await drain.idle()
+      }
+      http.closeAllConnections()
+      await closed
+      await writer?.close()
+      client.close()
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => {

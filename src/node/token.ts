@@ -1,6 +1,7 @@
 /**
- * `npm run token -- --sub alice [--ttl 1h]`: print a JWT the local worker accepts, signed with
- * the JWT_SECRET of `.dev.vars` (and carrying its JWT_ISSUER / JWT_AUDIENCE when set there).
+ * `npm run token -- --sub alice [--ttl 1h]`: print a JWT the local server accepts, signed with
+ * JWT_SECRET (and carrying JWT_ISSUER / JWT_AUDIENCE) from the environment when it sets
+ * JWT_SECRET, else from `.dev.vars`.
  * Prints only the token, so `TOKEN=$(npm run -s token -- --sub alice)` works.
  */
 import { realpathSync } from 'node:fs'
@@ -88,6 +89,15 @@ export function signFromDevVars(vars: DevVars, sub: string, ttlSeconds: number):
   })
 }
 
+/** The JWT_* variables of `env` when it sets JWT_SECRET; undefined when it does not. */
+export function jwtVarsFromEnv(env: Record<string, string | undefined>): DevVars | undefined {
+  if (!env.JWT_SECRET?.trim()) return undefined
+  const names = ['JWT_SECRET', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_ALGORITHMS', 'JWT_OWNER_CLAIM']
+  return Object.fromEntries(
+    names.flatMap((name) => (env[name] === undefined ? [] : [[name, env[name]]])),
+  )
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { sub: { type: 'string' }, ttl: { type: 'string', default: '1h' } },
@@ -99,14 +109,16 @@ async function main(): Promise<void> {
   }
   if ([...sub].length > 255) throw new Error('--sub must be at most 255 characters')
   const ttlSeconds = parseTtl(values.ttl)
-  // Read here, at the entry: TRIBUTARY_DEV_VARS points npm start and this script elsewhere.
+  // Read here, at the entry. A JWT_SECRET in the environment (how `npm run serve` is
+  // configured) wins over .dev.vars; TRIBUTARY_DEV_VARS points npm start and this script elsewhere.
+  const fromEnv = jwtVarsFromEnv(process.env)
   const path = process.env.TRIBUTARY_DEV_VARS?.trim() || defaultDevVarsPath
-  const vars = await readDevVars(path)
+  const vars = fromEnv ?? (await readDevVars(path))
   if (vars === undefined) {
     const near = relative(process.cwd(), path)
     const shown = near === '' || near.startsWith('..') ? path : near
     throw new Error(
-      `${shown} not found: run npm start once to create it, or write JWT_SECRET=... there`,
+      `no JWT_SECRET in the environment and ${shown} not found: set JWT_SECRET, run npm start once to create the file, or write JWT_SECRET=... there`,
     )
   }
   process.stdout.write(`${await signFromDevVars(vars, sub, ttlSeconds)}\n`)

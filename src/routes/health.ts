@@ -1,6 +1,6 @@
 /** Liveness and readiness. */
 import { Hono } from 'hono'
-import { ApiError, RETRY_AFTER_SECONDS } from '../errors'
+import { ApiError } from '../errors'
 import type { AppDeps, AppEnv } from '../types'
 
 export function healthRoutes(deps: AppDeps) {
@@ -14,7 +14,7 @@ export function healthRoutes(deps: AppDeps) {
           await deps.store.ping()
         } catch (cause) {
           throw new ApiError('DATABASE_UNAVAILABLE', 'The database did not answer.', {
-            headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) },
+            headers: { 'Retry-After': String(deps.limits.retryAfterS) },
             cause,
           })
         }

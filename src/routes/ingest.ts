@@ -6,6 +6,7 @@ import { openBody } from '../ingest/body'
 import { ingest } from '../ingest/pipeline'
 import { summaryStatus } from '../ingest/summary'
 import type { AppDeps, AppEnv, ContentEncoding } from '../types'
+import { admitIngest } from './admission'
 
 export const NDJSON_MEDIA_TYPES = [
   'application/x-ndjson',
@@ -57,7 +58,8 @@ const webBody = (c: Context<AppEnv>, encoding: ContentEncoding) => {
 
 export function ingestRoutes(deps: AppDeps) {
   const { limits, readBody = webBody } = deps
-  return new Hono<AppEnv>().post('/', requireOwner(deps.verify), async (c) => {
+  const admit = admitIngest(limits, deps.shutdown)
+  return new Hono<AppEnv>().post('/', requireOwner(deps.verify), admit, async (c) => {
     checkContentType(c.req.header('content-type'))
     const encoding = checkContentEncoding(c.req.header('content-encoding'))
     const declared = c.req.header('content-length')
@@ -77,6 +79,7 @@ export function ingestRoutes(deps: AppDeps) {
       store: deps.store,
       limits,
       ...(deps.afterCommit === undefined ? {} : { afterCommit: deps.afterCommit }),
+      ...(deps.shutdown === undefined ? {} : { signal: deps.shutdown }),
     })
     return c.json(summary, summaryStatus(summary))
   })

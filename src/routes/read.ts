@@ -1,16 +1,19 @@
 /** What the read routes share: database failures as 503s, and ETags on detail answers. */
 import type { Context } from 'hono'
-import { ApiError, RETRY_AFTER_SECONDS } from '../errors'
+import { ApiError } from '../errors'
 import type { AppEnv } from '../types'
 
-/** A read that fails in the database is the same 503 problem ingest answers, with Retry-After. */
-export async function reading<T>(read: () => Promise<T>): Promise<T> {
+/**
+ * A read that fails in the database is the same 503 problem ingest answers, with Retry-After
+ * (`retryAfterS`: RETRY_AFTER_S, the one setting).
+ */
+export async function reading<T>(read: () => Promise<T>, retryAfterS: number): Promise<T> {
   try {
     return await read()
   } catch (cause) {
     if (cause instanceof ApiError) throw cause
     throw new ApiError('DATABASE_UNAVAILABLE', 'The database did not answer the read.', {
-      headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) },
+      headers: { 'Retry-After': String(retryAfterS) },
       cause,
     })
   }

@@ -39,16 +39,18 @@ export function sessionsRoutes(deps: AppDeps) {
         throw invalidQuery('cursor', 'Query parameter cursor is not a cursor of this list.')
       }
       const limit = query.limit ?? DEFAULT_LIMIT
-      const page = await reading(() =>
-        reads.listSessions(c.var.owner, {
-          limit,
-          ...(query.tool === undefined ? {} : { tool: query.tool }),
-          ...(query.host === undefined ? {} : { host: query.host }),
-          ...(query.since === undefined ? {} : { since: query.since }),
-          ...(query.until === undefined ? {} : { until: query.until }),
-          ...(query.q === undefined ? {} : { q: query.q }),
-          ...(after === undefined ? {} : { after }),
-        }),
+      const page = await reading(
+        () =>
+          reads.listSessions(c.var.owner, {
+            limit,
+            ...(query.tool === undefined ? {} : { tool: query.tool }),
+            ...(query.host === undefined ? {} : { host: query.host }),
+            ...(query.since === undefined ? {} : { since: query.since }),
+            ...(query.until === undefined ? {} : { until: query.until }),
+            ...(query.q === undefined ? {} : { q: query.q }),
+            ...(after === undefined ? {} : { after }),
+          }),
+        deps.limits.retryAfterS,
       )
       const last = page.sessions[page.sessions.length - 1]
       return c.json({
@@ -66,11 +68,13 @@ export function sessionsRoutes(deps: AppDeps) {
     })
     .get('/:tool/:host/:session_id', async (c) => {
       parseQuery(sessionDetailQuery, c.req.url)
-      const session = await reading(() =>
-        reads.getSession(
-          c.var.owner,
-          keyOf((n) => c.req.param(n)),
-        ),
+      const session = await reading(
+        () =>
+          reads.getSession(
+            c.var.owner,
+            keyOf((n) => c.req.param(n)),
+          ),
+        deps.limits.retryAfterS,
       )
       if (session === undefined) throw notFound()
       return withETag(c, session)
@@ -82,15 +86,17 @@ export function sessionsRoutes(deps: AppDeps) {
         throw invalidQuery('cursor', 'Query parameter cursor is not a cursor of this list.')
       }
       const limit = query.limit ?? DEFAULT_LIMIT
-      const page = await reading(() =>
-        reads.listTurns(
-          c.var.owner,
-          keyOf((n) => c.req.param(n)),
-          {
-            limit,
-            ...(after === undefined ? {} : { after }),
-          },
-        ),
+      const page = await reading(
+        () =>
+          reads.listTurns(
+            c.var.owner,
+            keyOf((n) => c.req.param(n)),
+            {
+              limit,
+              ...(after === undefined ? {} : { after }),
+            },
+          ),
+        deps.limits.retryAfterS,
       )
       if (page === undefined) throw notFound()
       const last = page.turns[page.turns.length - 1]

@@ -97,7 +97,7 @@ export function usageRoutes(deps: AppDeps) {
       })
       const sessions = await reads.sessionsWithTurns(owner, from ?? range.first, to ?? END_OF_TIME)
       return { groups, sessions, days }
-    })
+    }, deps.limits.retryAfterS)
 
     const totals = zero()
     const rows = result.groups.map((g) => {

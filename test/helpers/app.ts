@@ -27,6 +27,7 @@ export function testApp(db: TestDatabase, limits: Partial<IngestLimits> = {}) {
       clockToleranceS: 30,
     }),
     log: () => {},
+    info: () => {},
   })
   return { app, store }
 }

@@ -11,6 +11,10 @@ import { type AuthConfig, parseConfig } from '../../src/config'
 import { ApiError, problemResponse } from '../../src/errors'
 import type { AppEnv, Verifier } from '../../src/types'
 
+/** The issuer and audience a public-key source must pin; tokens of a key pair carry them. */
+export const TEST_ISSUER = 'https://issuer.test'
+export const TEST_AUDIENCE = 'tributary-test'
+
 /** A shared secret of 32+ bytes, as JWT_SECRET requires. */
 export const SECRET = 'tributary-test-secret-0123456789-abcdef'
 
@@ -48,7 +52,10 @@ export type TokenOptions = {
   kid?: unknown
   /** Extra protected header parameters (`jku`, `crit`, ...); `undefined` values are dropped. */
   header?: Record<string, unknown>
-  /** Merged over `{ sub: 'owner-1', iat: now, exp: now + 1 h }`; `undefined` removes a claim. */
+  /**
+   * Merged over `{ sub: 'owner-1', iat: now, exp: now + 1 h }`, plus TEST_ISSUER and
+   * TEST_AUDIENCE for a key pair; `undefined` removes a claim.
+   */
   claims?: Record<string, unknown>
   /** The exact payload JSON text, instead of `claims` (for values JSON.stringify cannot make). */
   rawPayload?: string
@@ -77,7 +84,13 @@ export async function signToken(
   }
   const payload =
     options.rawPayload ??
-    JSON.stringify({ sub: 'owner-1', iat: nowS(), exp: nowS() + 3600, ...options.claims })
+    JSON.stringify({
+      sub: 'owner-1',
+      iat: nowS(),
+      exp: nowS() + 3600,
+      ...(pair === undefined ? {} : { iss: TEST_ISSUER, aud: TEST_AUDIENCE }),
+      ...options.claims,
+    })
   const crit = Array.isArray(header.crit)
     ? Object.fromEntries(header.crit.map((name) => [String(name), false]))
     : undefined
@@ -158,9 +171,14 @@ export function whoamiApp(verify: Verifier): Hono<AppEnv> {
   return app
 }
 
-/** The auth part of a real parsed configuration: pass JWT_* variables as the environment has them. */
+/**
+ * The auth part of a real parsed configuration: pass JWT_* variables as the environment has
+ * them. A public-key source gets TEST_ISSUER and TEST_AUDIENCE unless the test names its own.
+ */
 export function authConfig(env: Record<string, string>): AuthConfig {
-  return parseConfig({ LIBSQL_URL: 'file:unused.db', ...env }).auth
+  const pinned =
+    env.JWT_SECRET === undefined ? { JWT_ISSUER: TEST_ISSUER, JWT_AUDIENCE: TEST_AUDIENCE } : {}
+  return parseConfig({ LIBSQL_URL: 'file:unused.db', ...pinned, ...env }).auth
 }
 
 /** The ApiError a verification fails with; throws when it succeeds or fails with anything else. */

@@ -128,7 +128,7 @@ export async function startStack(
     }
     const url = sqld?.url ?? `file:${join(dataDir, 'tributary.db')}`
     const config = parseConfig({ LIBSQL_URL: url, JWT_SECRET: SECRET, ...options.env })
-    server = await startNodeServer(config, { port: 0, log: () => {} })
+    server = await startNodeServer(config, { port: 0, log: () => {}, info: () => {} })
     reader = await openNodeDatabase(url)
     const stack: Stack = {
       server,
@@ -177,6 +177,12 @@ export type ChildServer = {
   peakRss(): number | undefined
   /** SIGTERM, then SIGKILL after 5 s; removes its temporary folder. */
   stop(): Promise<void>
+  /** Send a signal to the process. */
+  kill(signal: NodeJS.Signals): void
+  /** Its exit code (null when a signal ended it), once it has exited. */
+  exited: Promise<number | null>
+  /** What it printed so far, stdout and stderr. */
+  output(): string
 }
 
 const procStatus = (pid: number, field: string): number | undefined => {
@@ -211,7 +217,10 @@ export async function spawnServer(env: Record<string, string> = {}): Promise<Chi
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   )
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const exitCode = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  )
+  const exited = exitCode.then(() => {})
   let output = ''
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -256,6 +265,9 @@ export async function spawnServer(env: Record<string, string> = {}): Promise<Chi
         ) * 1024,
       peakRss: () => procStatus(pid, 'VmHWM'),
       stop,
+      kill: (signal) => child.kill(signal),
+      exited: exitCode,
+      output: () => output,
     }
   } catch (error) {
     await stop()

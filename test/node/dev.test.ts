@@ -137,6 +137,9 @@ describe.skipIf(process.platform !== 'linux')('npm start (src/node/dev.ts)', () 
     expect(curl[1]).toContain("-H 'Content-Type: application/x-ndjson'")
     expect(curl[1]).toContain('--data-binary @sample/turns.ndjson')
     expect(dev.output()).toContain(`using ${devVars}`)
+    // Next to it, the push command with the same server and token.
+    const pushLine = await dev.waitFor(/^ {2}(npx tributary push .*)$/m, 5_000)
+    expect(pushLine[1]).toContain(`--url ${url} --token `)
 
     const health = await fetch(`${url}/healthz`)
     expect(health.status).toBe(200)
@@ -149,6 +152,7 @@ describe.skipIf(process.platform !== 'linux')('npm start (src/node/dev.ts)', () 
       algorithms: ['HS256'],
     })
     expect(payload.sub).toBe('dev')
+    expect(pushLine[1]).toContain(`--token ${token}`)
 
     // The page's link carries the same token in its fragment, and the Worker serves the page
     // and its bundled script under the same strict policy as Node.

@@ -21,9 +21,10 @@ export type ToThread =
   | { op: 'seal'; id: number; sessions: Upsert[]; turns: Upsert[]; lineSessions: InValue[] }
   | { op: 'run'; id: number }
   | { op: 'drop'; id: number }
+  | { op: 'ping'; id: number }
   | { op: 'close' }
 
-/** `ready` once the database is open; then one answer per `run`. */
+/** `ready` once the database is open; then one answer per `run` or `ping`. */
 export type FromThread =
   | { ready: true }
   | { id: number; ok: true; refused: Refusal[] }

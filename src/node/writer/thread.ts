@@ -128,6 +128,14 @@ port.on('message', (request: ToThread) => {
     case 'drop':
       batches.delete(request.id)
       break
+    case 'ping':
+      try {
+        db.prepare('select 1').get()
+        reply({ id: request.id, ok: true, refused: [] })
+      } catch (error) {
+        reply({ id: request.id, ok: false, error: { message: String(error) } })
+      }
+      break
     case 'run': {
       const b = batches.get(request.id)
       batches.delete(request.id)

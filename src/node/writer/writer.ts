@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads'
 import type { InValue } from '@libsql/client'
+import { fileDatabasePath } from '../../config'
 import { toDatabaseError } from '../../db/errors'
 import { lineSession } from '../../db/sessions'
 import { ChunkStatements, pushSessionValues } from '../../db/statements'
@@ -52,7 +53,7 @@ export class WriterThread implements Sink {
   >()
 
   constructor(url: string) {
-    this.#path = url.slice('file:'.length).split('?')[0] ?? ''
+    this.#path = fileDatabasePath(url)
   }
 
   /**
@@ -107,15 +108,20 @@ export class WriterThread implements Sink {
     return { id: this.#nextId++, generation: this.#generation }
   }
 
+  /** `select 1` on the thread's connection, after the batches already sent to it. */
+  async ping(): Promise<void> {
+    await this.#run(this.#open(), 'ping')
+  }
+
   /** Write the batch as one transaction, after every batch run before it. */
-  #run(batch: Batch): Promise<Refusal[]> {
+  #run(batch: Batch, op: 'run' | 'ping' = 'run'): Promise<Refusal[]> {
     const worker = this.#live(batch)
     if (worker === undefined) {
       return Promise.reject(new Error('the writer thread closed or restarted; the batch is lost'))
     }
     return new Promise<Refusal[]>((resolve, reject) => {
       this.#pending.set(batch.id, { worker, resolve, reject })
-      this.#send(worker, { op: 'run', id: batch.id })
+      this.#send(worker, { op, id: batch.id })
     })
   }
 

@@ -1,0 +1,178 @@
+/**
+ * `tributary push [PATH...]`: the command line of the push client. It only parses arguments
+ * and the environment and wires them to the push (src/push/run.ts); progress and diagnostics go
+ * to stderr, data (a dry run's NDJSON, `--json`'s summary) to stdout.
+ *
+ * Exit codes: 0 every converted turn was accepted; 1 some turns were rejected by the server;
+ * 2 a usage or configuration error; 3 the push stopped (refused token, unreachable server after
+ * every retry, ...); 130 interrupted by Ctrl-C before it was done.
+ */
+import { hostname } from 'node:os'
+import { parseArgs } from 'node:util'
+import { defaultRoots } from '../push/files'
+import { barProgress, lineProgress } from '../push/progress'
+import { type PushSummary, push } from '../push/run'
+import { defaultStatePath } from '../push/state'
+
+const usage = `usage: tributary push [PATH...] [--url URL] [--token TOKEN] [--host NAME] [--state FILE]
+                      [--watch] [--dry-run] [--json] [--batch-mb N] [--retries N]
+
+  PATH        files, or folders searched for *.jsonl (default: the Claude Code and Codex logs)
+  --url       the tributary server (default $TRIBUTARY_URL, then http://127.0.0.1:8787)
+  --token     a JWT it accepts (default $TRIBUTARY_TOKEN; npm run -s token -- --sub <owner>)
+  --host      the host name stored with the turns (default this machine's hostname)
+  --state     the resume state file (default $XDG_STATE_HOME/tributary/state.json)
+  --watch     keep running and send lines as they are appended, until Ctrl-C
+  --dry-run   print the converted NDJSON on stdout and send nothing
+  --json      print the summary as JSON on stdout
+  --batch-mb  uncompressed MB per request (default 8)
+  --retries   attempts per request before giving up (default 8)
+`
+
+class UsageError extends Error {}
+
+const positive = (name: string, text: string | undefined, fallback: number): number => {
+  if (text === undefined) return fallback
+  const n = Number(text)
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number`)
+  return n
+}
+
+export async function main(
+  argv: string[],
+  env: Record<string, string | undefined> = process.env,
+): Promise<number> {
+  let parsed: ReturnType<typeof parse>
+  try {
+    parsed = parse(argv)
+  } catch (error) {
+    process.stderr.write(`tributary push: ${(error as Error).message}\n\n${usage}`)
+    return 2
+  }
+  const { values, positionals } = parsed
+  if (values.help === true) {
+    process.stdout.write(usage)
+    return 0
+  }
+  const stderr = process.stderr
+  // `tributary push --dry-run | head`: a reader that stops reading ends the run quietly.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0)
+    throw error
+  })
+  try {
+    const token = (values.token ?? env.TRIBUTARY_TOKEN)?.trim() || undefined
+    if (token === undefined && values['dry-run'] !== true) {
+      throw new UsageError(
+        'no token: pass --token or set TRIBUTARY_TOKEN (npm start prints one; npm run -s token -- --sub <owner> signs another)',
+      )
+    }
+    const url = (values.url ?? env.TRIBUTARY_URL)?.trim() || 'http://127.0.0.1:8787'
+    try {
+      new URL(url)
+    } catch {
+      throw new UsageError(`--url ${url} is not a URL`)
+    }
+    let paths = positionals
+    if (paths.length === 0) {
+      const roots = await defaultRoots(env)
+      for (const root of roots) {
+        stderr.write(`${root.tool}: ${root.path} ${root.exists ? '' : '(not found)'}\n`)
+      }
+      paths = roots.filter((root) => root.exists).map((root) => root.path)
+      if (paths.length === 0) {
+        throw new UsageError('no Claude Code or Codex logs found; name files or folders to push')
+      }
+    }
+    const controller = new AbortController()
+    let interrupts = 0
+    const onSignal = () => {
+      interrupts++
+      if (interrupts > 1) process.exit(130)
+      stderr.write('\nstopping: finishing the request in flight (Ctrl-C again to quit now)\n')
+      controller.abort()
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+    const watch = values.watch === true
+    const summary = await push({
+      paths,
+      url,
+      token,
+      host: values.host?.trim() || hostname(),
+      statePath: values.state ?? defaultStatePath(env),
+      watch,
+      dryRun: values['dry-run'] === true,
+      out: process.stdout,
+      progress: stderr.isTTY ? barProgress(stderr) : lineProgress(stderr),
+      signal: controller.signal,
+      maxBytes: Math.round(positive('batch-mb', values['batch-mb'], 8) * 1024 * 1024),
+      maxAttempts: Math.round(positive('retries', values.retries, 8)),
+    })
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    if (values.json === true) process.stdout.write(`${JSON.stringify(summary)}\n`)
+    writeSummary(stderr, summary, values['dry-run'] === true)
+    if (summary.stopped !== undefined) {
+      stderr.write(`tributary push: ${summary.stopped}\n`)
+      return 3
+    }
+    if (summary.interrupted && !watch) return 130
+    return summary.rejected.length > 0 ? 1 : 0
+  } catch (error) {
+    stderr.write(`tributary push: ${error instanceof Error ? error.message : String(error)}\n`)
+    return error instanceof UsageError ? 2 : 3
+  }
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      url: { type: 'string' },
+      token: { type: 'string' },
+      host: { type: 'string' },
+      state: { type: 'string' },
+      watch: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      json: { type: 'boolean' },
+      'batch-mb': { type: 'string' },
+      retries: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+}
+
+const MAX_LISTED = 20
+
+/** The end summary for a person, on stderr. */
+function writeSummary(stream: NodeJS.WritableStream, s: PushSummary, dryRun: boolean): void {
+  const lines = [
+    `files: ${s.files} (${s.filesRead} read, ${s.filesUnchanged} unchanged, ${s.filesUnrecognized.length} not recognized)`,
+    `records read: ${s.records}`,
+    dryRun
+      ? `turns converted: ${s.turnsSent} (dry run: nothing sent)`
+      : `turns sent: ${s.turnsSent}, accepted: ${s.accepted}, rejected: ${s.rejected.length}`,
+  ]
+  const skipped = Object.entries(s.skipped).sort((a, b) => b[1] - a[1])
+  if (skipped.length > 0) {
+    lines.push(`skipped by type: ${skipped.map(([type, n]) => `${type} ${n}`).join(', ')}`)
+  }
+  for (const r of s.rejected.slice(0, MAX_LISTED)) {
+    lines.push(
+      `  rejected ${r.file}:${r.line}: ${r.code}${r.field ? ` (${r.field})` : ''}: ${r.message}`,
+    )
+  }
+  if (s.rejected.length > MAX_LISTED)
+    lines.push(`  … and ${s.rejected.length - MAX_LISTED} more rejected (--json lists all)`)
+  if (s.malformed.length > 0) lines.push(`malformed source lines: ${s.malformed.length}`)
+  for (const m of s.malformed.slice(0, MAX_LISTED))
+    lines.push(`  ${m.file}:${m.line}: ${m.message}`)
+  if (s.malformed.length > MAX_LISTED)
+    lines.push(`  … and ${s.malformed.length - MAX_LISTED} more (--json lists all)`)
+  if (s.interrupted)
+    lines.push('interrupted: the state holds what was accepted; run again to go on')
+  stream.write(`${lines.join('\n')}\n`)
+}

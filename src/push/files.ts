@@ -1,0 +1,141 @@
+/**
+ * Source files on disk: which ones a push reads (files, folders searched for `*.jsonl`, or the
+ * tools' default locations), their identity, and their lines read from a byte offset with the
+ * offset after each line, so a push can resume exactly where it stopped.
+ */
+import { createReadStream } from 'node:fs'
+import { readdir, stat } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+/** What tells a file apart from its replacement: device, inode, size and modification time. */
+export type FileIdentity = { dev: number; ino: number; size: number; mtimeMs: number }
+
+export async function identify(path: string): Promise<FileIdentity> {
+  const s = await stat(path)
+  return { dev: s.dev, ino: s.ino, size: s.size, mtimeMs: s.mtimeMs }
+}
+
+export type DefaultRoot = { tool: string; path: string; exists: boolean }
+
+/**
+ * Where the tools keep their logs: Claude Code under `$CLAUDE_CONFIG_DIR` (a comma-separated
+ * list is allowed) or `~/.claude`, in `projects/`; Codex under `$CODEX_HOME` or `~/.codex`, in
+ * `sessions/` and `archived_sessions/`.
+ */
+export async function defaultRoots(
+  env: Record<string, string | undefined>,
+): Promise<DefaultRoot[]> {
+  const home = env.HOME?.trim() || homedir()
+  const claude = (env.CLAUDE_CONFIG_DIR?.trim() || join(home, '.claude'))
+    .split(',')
+    .map((dir) => dir.trim())
+    .filter((dir) => dir !== '')
+  const codex = env.CODEX_HOME?.trim() || join(home, '.codex')
+  const candidates = [
+    ...claude.map((dir) => ({ tool: 'Claude Code', path: join(dir, 'projects') })),
+    { tool: 'Codex', path: join(codex, 'sessions') },
+    { tool: 'Codex', path: join(codex, 'archived_sessions') },
+  ]
+  return Promise.all(
+    candidates.map(async (root) => ({ ...root, exists: await isDirectory(root.path) })),
+  )
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The files to read, absolute and in a stable order: each PATH that is a file, and every
+ * `*.jsonl` and `*.ndjson` below each PATH that is a folder. A PATH that does not exist throws.
+ */
+export async function listFiles(paths: string[]): Promise<string[]> {
+  const found = new Set<string>()
+  for (const given of paths) {
+    const path = resolve(given)
+    const s = await stat(path).catch(() => undefined)
+    if (s === undefined) throw new Error(`${given}: no such file or folder`)
+    if (s.isDirectory()) for (const file of await walk(path)) found.add(file)
+    else found.add(path)
+  }
+  return [...found]
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => [])
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  const files: string[] = []
+  for (const entry of entries) {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) files.push(...(await walk(path)))
+    else if (entry.isFile() && /\.(jsonl|ndjson)$/.test(entry.name)) files.push(path)
+  }
+  return files
+}
+
+/** A line of a file: its number, its text (no terminator, a `\r` before it dropped). */
+export type FileLine = {
+  line: number
+  text: string
+  /** Byte offset just after this line's terminator (or after its last byte, if unterminated). */
+  end: number
+  /** Whether the line ended with `\n`; only the file's last line may not. */
+  terminated: boolean
+}
+
+const NL = 0x0a
+
+/**
+ * The lines of `path` from byte `start` (a line start), numbered from `firstLine`, in batches
+ * of whatever one read returned, so memory stays bounded by the read size and the longest line.
+ */
+export async function* readLines(
+  path: string,
+  start = 0,
+  firstLine = 1,
+): AsyncGenerator<FileLine[]> {
+  let line = firstLine
+  let offset = start
+  let rest: Buffer | undefined
+  for await (const piece of createReadStream(path, { start, highWaterMark: 1 << 20 })) {
+    const data: Buffer = rest === undefined ? piece : Buffer.concat([rest, piece])
+    const batch: FileLine[] = []
+    let from = 0
+    for (let at = data.indexOf(NL); at !== -1; at = data.indexOf(NL, from)) {
+      const stop = at > from && data[at - 1] === 0x0d ? at - 1 : at
+      offset += at + 1 - from
+      batch.push({
+        line: line++,
+        text: data.toString('utf8', from, stop),
+        end: offset,
+        terminated: true,
+      })
+      from = at + 1
+    }
+    rest = from < data.length ? data.subarray(from) : undefined
+    if (batch.length > 0) yield batch
+  }
+  if (rest !== undefined && rest.length > 0) {
+    const stop = rest[rest.length - 1] === 0x0d ? rest.length - 1 : rest.length
+    yield [
+      { line, text: rest.toString('utf8', 0, stop), end: offset + rest.length, terminated: false },
+    ]
+  }
+}
+
+/** The first `count` lines of a file (for format detection), without reading the rest. */
+export async function firstLines(path: string, count = 20): Promise<string[]> {
+  const lines: string[] = []
+  for await (const batch of readLines(path)) {
+    for (const { text } of batch) {
+      if (text.trim() !== '') lines.push(text)
+      if (lines.length >= count) return lines
+    }
+  }
+  return lines
+}

@@ -1,0 +1,337 @@
+/**
+ * One push: find the source files, read each from where the state says it was accepted,
+ * convert its records, hand the turns to the sender (or print them, for a dry run), and move
+ * each file's saved offset forward as the server covers its lines. With `watch`, do it again
+ * whenever a file changes, until the signal aborts.
+ */
+
+import { once } from 'node:events'
+import { watch as watchPath } from 'node:fs'
+import { type FileIdentity, firstLines, identify, listFiles, readLines } from './files'
+import { detectSourceFormat, isStateless, openSourceConverter } from './formats'
+import type { Progress } from './progress'
+import { type Covered, type LineRejection, SendError, Sender } from './sender'
+import { PushState, type ResumePoint, resumePoint } from './state'
+import type { ImportEvent } from './types'
+
+export type PushOptions = {
+  /** Files and folders to read (folders searched for `*.jsonl`). */
+  paths: string[]
+  url: string
+  token: string | undefined
+  host: string
+  statePath: string
+  watch: boolean
+  dryRun: boolean
+  /** Where a dry run prints the converted NDJSON. */
+  out: NodeJS.WritableStream
+  progress: Progress
+  signal: AbortSignal
+  maxBytes?: number
+  maxLines?: number
+  maxAttempts?: number
+  baseDelayMs?: number
+  /** How often `watch` looks for changes when no file event came (default 1000 ms). */
+  pollMs?: number
+}
+
+export type Rejection = { file: string; line: number } & LineRejection
+
+export type PushSummary = {
+  files: number
+  /** Files read this time (new or changed). */
+  filesRead: number
+  filesUnchanged: number
+  filesUnrecognized: string[]
+  records: number
+  turnsSent: number
+  accepted: number
+  rejected: Rejection[]
+  skipped: Record<string, number>
+  malformed: Array<{ file: string; line: number; message: string }>
+  interrupted: boolean
+  /** Why the push stopped before the end (a refused token, a server down past every retry). */
+  stopped?: string
+}
+
+type FileRun = { path: string; identity: FileIdentity }
+type Tag =
+  | { kind: 'turn'; file: FileRun; line: number }
+  | { kind: 'mark'; file: FileRun; offset: number; line: number; ended: boolean; mtimeMs: number }
+
+const serverKey = (url: string) => url.replace(/\/+$/, '')
+
+export async function push(options: PushOptions): Promise<PushSummary> {
+  const summary: PushSummary = {
+    files: 0,
+    filesRead: 0,
+    filesUnchanged: 0,
+    filesUnrecognized: [],
+    records: 0,
+    turnsSent: 0,
+    accepted: 0,
+    rejected: [],
+    skipped: {},
+    malformed: [],
+    interrupted: false,
+  }
+  const server = serverKey(options.url)
+  const readPaths = new Set<string>()
+  const state = options.dryRun ? undefined : await PushState.load(options.statePath)
+  const { progress, signal } = options
+  let lastSave = 0
+  let unsaved = false
+  const save = async (force: boolean) => {
+    if (state === undefined || !unsaved) return
+    if (!force && Date.now() - lastSave < 1000) return
+    unsaved = false
+    lastSave = Date.now()
+    await state.save()
+  }
+  const onCovered = async (items: Covered<Tag>[]) => {
+    let accepted = false
+    for (const item of items) {
+      const tag = item.tag
+      if (item.kind === 'accepted') {
+        summary.accepted++
+        accepted = true
+      } else if (item.kind === 'rejected') {
+        summary.rejected.push({ file: tag.file.path, line: tag.line, ...item.error })
+        accepted = true
+      } else if (tag.kind === 'mark') {
+        state?.set(server, tag.file.path, {
+          dev: tag.file.identity.dev,
+          ino: tag.file.identity.ino,
+          mtimeMs: tag.mtimeMs,
+          offset: tag.offset,
+          line: tag.line,
+          ended: tag.ended,
+        })
+        unsaved = true
+      }
+    }
+    progress.turns(summary.turnsSent, summary.accepted)
+    await save(accepted)
+  }
+  const sender =
+    options.dryRun || options.token === undefined
+      ? undefined
+      : new Sender<Tag>({
+          url: options.url,
+          token: options.token,
+          onCovered,
+          onRetry: ({ attempt, delayMs, reason }) =>
+            progress.note(
+              `request failed (${reason}); retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s`,
+            ),
+          ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
+          ...(options.maxLines === undefined ? {} : { maxLines: options.maxLines }),
+          ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
+          ...(options.baseDelayMs === undefined ? {} : { baseDelayMs: options.baseDelayMs }),
+        })
+  if (sender === undefined && !options.dryRun) throw new Error('a token is needed to send')
+
+  const emit = async (file: FileRun, events: ImportEvent[]) => {
+    for (const event of events) {
+      if (event.kind === 'turn') {
+        summary.turnsSent++
+        const text = JSON.stringify(event.turn)
+        if (sender !== undefined) {
+          await sender.add({ text, tag: { kind: 'turn', file, line: event.line } })
+        } else if (!options.out.write(`${text}\n`)) {
+          await once(options.out, 'drain')
+        }
+      } else if (event.kind === 'skip') {
+        summary.skipped[event.type] = (summary.skipped[event.type] ?? 0) + 1
+      } else {
+        summary.malformed.push({ file: file.path, line: event.line, message: event.message })
+      }
+    }
+  }
+  const mark = async (tag: Tag & { kind: 'mark' }) => {
+    if (sender !== undefined) await sender.add({ mark: tag })
+  }
+
+  /** Read one file from its resume point; false when interrupted. */
+  const readOne = async (path: string, identity: FileIdentity, point: ResumePoint) => {
+    const format = detectSourceFormat(await firstLines(path))
+    if (format === null) {
+      if (!summary.filesUnrecognized.includes(path)) {
+        summary.filesUnrecognized.push(path)
+        progress.note(`${path}: not a Claude Code, Codex or tributary NDJSON file; skipped`)
+      }
+      return true
+    }
+    readPaths.add(path)
+    const file: FileRun = { path, identity }
+    const converter = openSourceConverter(format, { path, host: options.host })
+    const resuming = point.kind === 'resume'
+    const seek = resuming && isStateless(format)
+    // A stateful converter is fed the file from line 1 again; what it produced for lines
+    // already accepted is dropped (later lines may re-emit an earlier turn: those are sent).
+    const dropThrough = resuming && !seek ? point.line : 0
+    const report = {
+      path,
+      format,
+      from: describe(point),
+      records: 0,
+      turns: 0,
+      skipped: 0,
+      malformed: 0,
+    }
+    const before = {
+      turns: summary.turnsSent,
+      skipped: count(summary.skipped),
+      malformed: summary.malformed.length,
+    }
+    let offset = seek ? point.offset : 0
+    let line = seek ? point.line : 0
+    let read = offset
+    for await (const batch of readLines(path, offset, line + 1)) {
+      for (const record of batch) {
+        // A tool may be writing the last line right now: in watch mode, wait for its newline.
+        if (!record.terminated && options.watch) break
+        const events = converter.feed(record)
+        if (record.line <= dropThrough) {
+          offset = record.end
+          line = record.line
+          continue
+        }
+        report.records++
+        summary.records++
+        await emit(file, events)
+        if (record.terminated || !events.some((event) => event.kind === 'error')) {
+          offset = record.end
+          line = record.line
+          // A mark after each record that sent turns: the state advances request by request.
+          if (events.some((event) => event.kind === 'turn')) {
+            await mark({
+              kind: 'mark',
+              file,
+              offset,
+              line,
+              ended: false,
+              mtimeMs: identity.mtimeMs,
+            })
+          }
+        }
+      }
+      progress.read((batch.at(-1)?.end ?? read) - read)
+      read = batch.at(-1)?.end ?? read
+      await mark({ kind: 'mark', file, offset, line, ended: false, mtimeMs: identity.mtimeMs })
+      if (signal.aborted) return false
+    }
+    await emit(file, converter.end())
+    const after = await identify(path).catch(() => identity)
+    const mtimeMs =
+      after.size === offset && after.ino === identity.ino ? after.mtimeMs : identity.mtimeMs
+    await mark({ kind: 'mark', file, offset, line, ended: true, mtimeMs })
+    report.turns = summary.turnsSent - before.turns
+    report.skipped = count(summary.skipped) - before.skipped
+    report.malformed = summary.malformed.length - before.malformed
+    progress.fileDone(report)
+    return true
+  }
+
+  /** One pass over every file; false when interrupted. */
+  const pass = async (): Promise<boolean> => {
+    const paths = await listFiles(options.paths)
+    const plan: Array<{ path: string; identity: FileIdentity; point: ResumePoint; bytes: number }> =
+      []
+    for (const path of paths) {
+      const identity = await identify(path).catch(() => undefined)
+      if (identity === undefined) continue
+      const point: ResumePoint = options.dryRun
+        ? { kind: 'start', reason: 'new' }
+        : resumePoint(state?.get(server, path), identity)
+      if (point.kind === 'unchanged') continue
+      plan.push({ path, identity, point, bytes: identity.size })
+    }
+    summary.files = Math.max(summary.files, paths.length)
+    progress.begin({ files: plan.length, bytes: plan.reduce((sum, p) => sum + p.bytes, 0) })
+    let failed = false
+    try {
+      for (const { path, identity, point } of plan) {
+        if (signal.aborted) return false
+        if (!(await readOne(path, identity, point))) return false
+      }
+      return true
+    } catch (error) {
+      failed = true
+      throw error
+    } finally {
+      // Finish the request in flight (also when interrupted; not after the sender gave up)
+      // and save what it covered.
+      try {
+        if (!failed) await sender?.flush()
+      } finally {
+        await save(true)
+        progress.end()
+      }
+    }
+  }
+
+  try {
+    if (!(await pass())) summary.interrupted = true
+    else if (options.watch) await watchLoop(options, pass)
+  } catch (error) {
+    // The summary still says what landed before the sender gave up.
+    if (!(error instanceof SendError)) throw error
+    summary.stopped = error.message
+  } finally {
+    sender?.close()
+    summary.filesRead = readPaths.size
+    summary.filesUnchanged = summary.files - readPaths.size - summary.filesUnrecognized.length
+  }
+  return summary
+}
+
+const describe = (point: ResumePoint): string =>
+  point.kind === 'resume'
+    ? `from line ${point.line + 1}`
+    : point.kind === 'start' && point.reason !== 'new'
+      ? `${point.reason}, from the start`
+      : 'new'
+
+const count = (skipped: Record<string, number>) =>
+  Object.values(skipped).reduce((sum, n) => sum + n, 0)
+
+/** Run `pass` again on every file event, or every `pollMs` when events do not come. */
+async function watchLoop(options: PushOptions, pass: () => Promise<boolean>): Promise<void> {
+  let wake: (() => void) | undefined
+  let changed = false
+  const poke = () => {
+    changed = true
+    wake?.()
+  }
+  const watchers = options.paths.flatMap((path) => {
+    try {
+      return [watchPath(path, { recursive: true }, poke)]
+    } catch {
+      return [] // polling still finds the change
+    }
+  })
+  for (const watcher of watchers) watcher.on('error', () => {})
+  const onAbort = () => wake?.()
+  options.signal.addEventListener('abort', onAbort)
+  try {
+    while (!options.signal.aborted) {
+      if (!changed) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, options.pollMs ?? 1000)
+          wake = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+      }
+      wake = undefined
+      changed = false
+      if (options.signal.aborted) break
+      if (!(await pass())) break
+    }
+  } finally {
+    options.signal.removeEventListener('abort', onAbort)
+    for (const watcher of watchers) watcher.close()
+  }
+}

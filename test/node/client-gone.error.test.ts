@@ -1,0 +1,77 @@
+/**
+ * A client that hangs up mid-body is an ordinary client mistake: over a real socket to the Node
+ * server, it ends handled (nothing uncaught), noted once at info level as a client gone, never
+ * reported as a server failure, and what it committed is in the database.
+ */
+import { gzipSync } from 'node:zlib'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { parseConfig } from '../../src/config'
+import { type NodeServer, startNodeServer } from '../../src/node/server'
+import { createTestDatabase, freshOwner, type TestDatabase, turnsOf } from '../helpers/db'
+import { SECRET } from '../helpers/keys'
+import { openIngest, sleep } from '../helpers/node'
+import { ndjson, wireTurn } from '../helpers/turns'
+
+let db: TestDatabase
+let server: NodeServer
+const infos: string[] = []
+const errors: string[] = []
+const uncaught: unknown[] = []
+const onUncaught = (error: unknown) => uncaught.push(error)
+
+beforeAll(async () => {
+  db = await createTestDatabase()
+  const config = parseConfig({ LIBSQL_URL: db.url, JWT_SECRET: SECRET, INGEST_CHUNK_LINES: '2' })
+  server = await startNodeServer(config, {
+    port: 0,
+    log: (message) => errors.push(message),
+    info: (message) => infos.push(message),
+  })
+  process.on('uncaughtException', onUncaught)
+  process.on('unhandledRejection', onUncaught)
+})
+afterAll(async () => {
+  process.off('uncaughtException', onUncaught)
+  process.off('unhandledRejection', onUncaught)
+  await server.close()
+  await db.close()
+})
+afterEach(() => {
+  infos.length = 0
+  errors.length = 0
+})
+
+async function until(check: () => boolean | Promise<boolean>) {
+  for (let i = 0; i < 100; i++) {
+    if (await check()) return
+    await sleep(30)
+  }
+  throw new Error('never happened')
+}
+
+describe('a client that hangs up mid-body', () => {
+  for (const gzip of [false, true]) {
+    it(`is noted once at info level, never as a server failure (${gzip ? 'gzip' : 'plain'})`, async () => {
+      const owner = freshOwner('gone')
+      const { req } = await openIngest(
+        server.url,
+        owner,
+        gzip ? { 'content-encoding': 'gzip' } : {},
+      )
+      const text = ndjson([wireTurn(), wireTurn(), wireTurn(), wireTurn(), wireTurn()])
+      const bytes = gzip ? gzipSync(text) : Buffer.from(text)
+      // All but the end: the first chunks commit, the last line stays open.
+      req.write(bytes.subarray(0, bytes.length - (gzip ? 8 : 3)))
+      await until(async () => (await turnsOf(db.client, owner)).length >= 4)
+      req.destroy()
+
+      await until(() => infos.length > 0)
+      await sleep(100)
+      expect(infos).toHaveLength(1)
+      expect(infos[0]).toMatch(/^client gone POST \/v1\/ingest: 4 lines committed$/)
+      expect(errors).toEqual([])
+      expect(uncaught).toEqual([])
+      expect(await turnsOf(db.client, owner)).toHaveLength(4)
+    })
+  }
+})

@@ -1,0 +1,210 @@
+/**
+ * `tributary push` end to end against a real Node server on a temporary file database: what
+ * lands is exactly the converted turns, a second push sends nothing, appended lines alone are
+ * sent, a replaced file is sent again, and --watch picks up a line appended while it runs.
+ */
+import { appendFileSync, cpSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { coveredPrefix } from '../../src/push/sender'
+import { type Stack, sleep, startStack } from '../helpers/node'
+import { dryRun, pushAs, tempDir } from '../helpers/pushing'
+
+const fixtures = fileURLToPath(new URL('../push/fixtures/', import.meta.url))
+const sample = fileURLToPath(new URL('../../sample/turns.ndjson', import.meta.url))
+
+let stack: Stack
+let owners = 0
+const owner = () => `push-owner-${++owners}-${Date.now()}`
+
+beforeAll(async () => {
+  stack = await startStack()
+})
+afterAll(async () => {
+  await stack?.close()
+})
+
+/** A copy of every fixture (Claude Code with a subagent, both Codex layouts) and the sample. */
+function sources(): string {
+  const dir = tempDir()
+  cpSync(fixtures, dir, { recursive: true })
+  cpSync(sample, join(dir, 'wire', 'turns.jsonl'), { recursive: true })
+  return dir
+}
+
+type Row = { key: string; tokens_in: number | null; tokens_out: number | null }
+
+async function rowsOf(who: string): Promise<Row[]> {
+  const result = await stack.reader.execute({
+    sql: `select tool, host, session_id, turn_id, tokens_in, tokens_out from turns
+          where owner = ? order by tool, host, session_id, turn_id`,
+    args: [who],
+  })
+  return result.rows.map((r) => ({
+    key: [r.tool, r.host, r.session_id, r.turn_id].join('|'),
+    tokens_in: r.tokens_in === null ? null : Number(r.tokens_in),
+    tokens_out: r.tokens_out === null ? null : Number(r.tokens_out),
+  }))
+}
+
+/** The rows the converted turns make: the last emission of each key, sorted like rowsOf. */
+function expectedRows(turns: Record<string, unknown>[]): Row[] {
+  const byKey = new Map<string, Row>()
+  for (const t of turns) {
+    const key = [t.tool, t.host, t.session_id, t.turn_id].join('|')
+    byKey.set(key, {
+      key,
+      tokens_in: (t.tokens_in as number | undefined) ?? null,
+      tokens_out: (t.tokens_out as number | undefined) ?? null,
+    })
+  }
+  return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+}
+
+describe('tributary push', () => {
+  it('stores exactly the converted turns and token sums; a second push sends nothing', async () => {
+    const dir = sources()
+    const who = owner()
+    const converted = await dryRun([dir])
+    expect(new Set(converted.map((t) => t.tool))).toEqual(
+      new Set(['claude-code', 'codex', 'claude-code']),
+    )
+    const state = join(tempDir(), 'state.json')
+    const first = await pushAs(stack.server.url, who, [dir], { statePath: state, maxLines: 7 })
+    expect(first.rejected).toEqual([])
+    expect(first.turnsSent).toBe(converted.length)
+    expect(first.accepted).toBe(converted.length)
+    expect(first.filesRead).toBe(first.files)
+    const rows = await rowsOf(who)
+    expect(rows).toEqual(expectedRows(converted))
+    expect(rows.length).toBeGreaterThan(20)
+
+    const second = await pushAs(stack.server.url, who, [dir], { statePath: state })
+    expect(second.turnsSent).toBe(0)
+    // Only the fixture's truncated last line is read again (it may yet be completed), and is
+    // reported again as malformed.
+    expect(second.records).toBe(1)
+    expect(second.malformed).toEqual(
+      first.malformed.filter((m) => m.line === second.malformed[0]?.line),
+    )
+    expect(second.malformed[0]?.file).toContain('8d0e7c1a')
+    expect(second.filesUnchanged).toBe(first.files - 1)
+    expect(await rowsOf(who)).toEqual(rows)
+  })
+
+  it('sends only the appended lines, and a replaced file again from the start', async () => {
+    const dir = tempDir()
+    const file = join(dir, 'turns.jsonl')
+    const lines = readFileSync(sample, 'utf8').trimEnd().split('\n')
+    writeFileSync(file, `${lines.slice(0, 5).join('\n')}\n`)
+    const who = owner()
+    const state = join(tempDir(), 'state.json')
+    expect((await pushAs(stack.server.url, who, [dir], { statePath: state })).accepted).toBe(5)
+    appendFileSync(file, `${lines.slice(5).join('\n')}\n`)
+    const appended = await pushAs(stack.server.url, who, [dir], { statePath: state })
+    expect(appended.turnsSent).toBe(lines.length - 5)
+    expect(appended.accepted).toBe(lines.length - 5)
+    expect((await rowsOf(who)).length).toBe(lines.length)
+
+    // Another file under the same name (a new inode): read from line 1 again.
+    writeFileSync(`${file}.new`, `${lines.join('\n')}\n`)
+    renameSync(`${file}.new`, file)
+    const replaced = await pushAs(stack.server.url, who, [dir], { statePath: state })
+    expect(replaced.turnsSent).toBe(lines.length)
+    expect((await rowsOf(who)).length).toBe(lines.length)
+  })
+
+  it('resumes a Claude Code file by re-feeding it: appended records alone are sent', async () => {
+    const dir = tempDir()
+    const file = join(dir, 'session.jsonl')
+    // The fixture without its truncated last line.
+    const whole = readFileSync(
+      join(fixtures, 'claude-code/8d0e7c1a-5b2f-4c3e-9a71-2f6d4e8b0c11.jsonl'),
+      'utf8',
+    )
+    const source = whole.slice(0, whole.lastIndexOf('\n') + 1)
+    writeFileSync(file, source)
+    const who = owner()
+    const state = join(tempDir(), 'state.json')
+    const first = await pushAs(stack.server.url, who, [file], { statePath: state })
+    expect(first.accepted).toBeGreaterThan(0)
+    const before = (await rowsOf(who)).length
+    const last = JSON.parse(
+      source
+        .trimEnd()
+        .split('\n')
+        .filter((l) => l.includes('"uuid"'))
+        .at(-1) ?? '{}',
+    )
+    const added = {
+      type: 'user',
+      uuid: 'appended-0001',
+      parentUuid: last.uuid,
+      sessionId: last.sessionId,
+      timestamp: '2026-11-20T12:00:00.000Z',
+      cwd: last.cwd,
+      message: { role: 'user', content: 'one more question' },
+    }
+    appendFileSync(file, `${JSON.stringify(added)}\n`)
+    const second = await pushAs(stack.server.url, who, [file], { statePath: state })
+    expect(second.turnsSent).toBe(1)
+    expect(second.accepted).toBe(1)
+    expect((await rowsOf(who)).length).toBe(before + 1)
+  })
+
+  it('--watch sends a line appended while it runs, and saves state when stopped', async () => {
+    const dir = tempDir()
+    const file = join(dir, 'turns.jsonl')
+    const lines = readFileSync(sample, 'utf8').trimEnd().split('\n')
+    writeFileSync(file, `${lines.slice(0, 3).join('\n')}\n`)
+    const who = owner()
+    const state = join(tempDir(), 'state.json')
+    const stop = new AbortController()
+    const running = pushAs(stack.server.url, who, [dir], {
+      statePath: state,
+      watch: true,
+      pollMs: 200,
+      signal: stop.signal,
+    })
+    const until = async (count: number) => {
+      const deadline = Date.now() + 10_000
+      while ((await rowsOf(who)).length < count && Date.now() < deadline) await sleep(50)
+      return (await rowsOf(who)).length
+    }
+    expect(await until(3)).toBe(3)
+    appendFileSync(file, `${lines[3]}\n`)
+    expect(await until(4)).toBe(4)
+    stop.abort()
+    const summary = await running
+    expect(summary.accepted).toBe(4)
+    const saved = JSON.parse(readFileSync(state, 'utf8'))
+    const entry = Object.values(
+      saved.servers as Record<string, Record<string, { line: number }>>,
+    )[0]
+    expect(entry?.[file]?.line).toBe(4)
+  })
+
+  it('--dry-run converts and sends nothing', async () => {
+    const dir = sources()
+    const turns = await dryRun([dir])
+    expect(turns.length).toBeGreaterThan(20)
+    for (const t of turns) expect(typeof t.turn_id).toBe('string')
+  })
+})
+
+describe('coveredPrefix', () => {
+  const summary = (accepted: number, errorLines: number[]) => ({
+    accepted,
+    rejected: errorLines.length,
+    errors: errorLines.map((line) => ({ line, code: 'INVALID_FIELD', message: 'x' })),
+    errors_truncated: false,
+  })
+  it('counts the accepted lines and the rejected ones among them, stopping at the first gap', () => {
+    expect(coveredPrefix(summary(0, []), 10)).toBe(0)
+    expect(coveredPrefix(summary(3, []), 10)).toBe(3)
+    expect(coveredPrefix(summary(3, [2]), 10)).toBe(4)
+    expect(coveredPrefix(summary(3, [2, 9]), 10)).toBe(4)
+    expect(coveredPrefix(summary(10, []), 10)).toBe(10)
+  })
+})
