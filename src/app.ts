@@ -14,12 +14,14 @@ import { metricsRoutes } from './routes/metrics'
 import { openapiRoutes } from './routes/openapi'
 import { sessionsRoutes } from './routes/sessions'
 import { usageRoutes } from './routes/usage'
+import { webRoutes } from './routes/web'
 import type { AppDeps, AppEnv } from './types'
 
 const allowed: Record<string, string> = {
   '/v1/ingest': 'POST',
   '/healthz': 'GET, HEAD',
   '/readyz': 'GET, HEAD',
+  '/': 'GET, HEAD',
   '/v1/sessions': 'GET, HEAD',
   '/v1/usage': 'GET, HEAD',
   '/openapi.json': 'GET, HEAD',
@@ -55,6 +57,7 @@ export function createApp(deps: AppDeps & OpsDeps) {
 
   app.route('/', healthRoutes(deps))
   app.route('/v1/ingest', ingestRoutes(deps))
+  app.route('/', webRoutes())
   app.route('/v1/sessions', sessionsRoutes(deps))
   app.route('/v1/usage', usageRoutes(deps))
   app.route('/', openapiRoutes())

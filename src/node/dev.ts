@@ -271,6 +271,12 @@ async function main(): Promise<number> {
       )
       say(`  ${token}`)
     }
+    if (token !== undefined) {
+      say()
+      // The token rides in the fragment, which browsers never send to a server or a log.
+      say('open the page (the token is taken from the link, then cleared from the address bar):')
+      say(`  ${url}/#token=${token}`)
+    }
     say()
     say('ingest the sample file:')
     say(`  ${curl}`)

@@ -154,6 +154,17 @@ describe.skipIf(process.platform !== 'linux')('npm start (src/node/dev.ts)', () 
     expect(payload.sub).toBe('dev')
     expect(pushLine[1]).toContain(`--token ${token}`)
 
+    // The page's link carries the same token in its fragment, and the Worker serves the page
+    // and its bundled script under the same strict policy as Node.
+    expect(dev.output()).toContain(`  ${url}/#token=${token}\n`)
+    const page = await fetch(`${url}/`)
+    expect(page.status).toBe(200)
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'")
+    const script = /src="(\/assets\/app\.[0-9a-f]{16}\.js)"/.exec(await page.text())?.[1]
+    const bundle = await fetch(`${url}${script}`)
+    expect(bundle.headers.get('content-type')).toBe('text/javascript; charset=utf-8')
+    expect(await bundle.text()).toContain('tributary.token')
+
     // What the printed curl sends, with a fresh owner: 8 lines in chunks of INGEST_CHUNK_LINES=3.
     const owner = `dev-test-${Date.now()}`
     const ingest = await fetch(`${url}/v1/ingest`, {

@@ -25,6 +25,7 @@ const layers: Array<[layer: string, matches: (file: string) => boolean]> = [
       f.startsWith('auth/') ||
       f.startsWith('ops/'),
   ],
+  ['web page (shell, client, built assets)', (f) => f.startsWith('web/')],
   ['push', (f) => f.startsWith('push/')],
   ['routes', (f) => f.startsWith('routes/')],
   ['app', (f) => f === 'app.ts'],
@@ -41,7 +42,7 @@ const sourceFiles = (dir: string): string[] =>
   readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name)
     if (entry.isDirectory()) return sourceFiles(path)
-    return /\.(ts|mjs)$/.test(entry.name) ? [relative(src, path)] : []
+    return /\.(tsx?|mjs)$/.test(entry.name) ? [relative(src, path)] : []
   })
 
 /** The project files `file` imports (static, dynamic and `import type` alike). */
@@ -51,7 +52,11 @@ function importsOf(file: string, files: ReadonlySet<string>): string[] {
   for (const { fileName } of ts.preProcessFile(text, true, true).importedFiles) {
     if (!fileName.startsWith('.')) continue
     const base = relative(src, resolve(dirname(join(src, file)), fileName))
-    const target = [base, `${base}.ts`, `${base}/index.ts`].find((name) => files.has(name))
+    // A generated module (git-ignored .js) is known by its committed .d.ts.
+    const stem = base.replace(/\.js$/, '')
+    const target = [base, `${base}.ts`, `${base}.tsx`, `${base}/index.ts`, `${stem}.d.ts`].find(
+      (name) => files.has(name),
+    )
     if (target === undefined) throw new Error(`${file}: cannot resolve ${fileName}`)
     found.push(target)
   }
