@@ -57,6 +57,8 @@ const unset = Object.fromEntries(
 
 export default defineConfig({
   test: {
+    // The servers under test log every request; show what a test printed only when it fails.
+    silent: 'passed-only',
     projects: [
       {
         test: {
