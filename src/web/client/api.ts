@@ -2,37 +2,11 @@
  * The read API, over fetch from this origin with the bearer token from sessionStorage. A 401
  * drops the token and throws SignedOut, which sends the user back to the sign-in view.
  */
+// The shapes the read routes answer with are the server's own types (erased from the bundle).
+import type { SessionOut as Session, TurnOut as Turn } from '../../types'
 import { clearToken, readToken } from './token'
 
-export type Session = {
-  tool: string
-  host: string
-  session_id: string
-  started_at: string
-  ended_at: string
-  working_dir: string | null
-  source_file: string | null
-  metadata: Record<string, unknown> | null
-  turns: number
-  tokens_in: number
-  tokens_out: number
-  cost_usd: number
-  models: string[]
-}
-
-export type Turn = {
-  turn_id: string
-  seq: number
-  role: string
-  timestamp: string
-  content: string | null
-  model: string | null
-  tokens_in: number | null
-  tokens_out: number | null
-  cost_usd: number | null
-  tool_calls: unknown
-  metadata: Record<string, unknown> | null
-}
+export type { Session, Turn }
 
 export type UsageRow = {
   day?: string
