@@ -88,14 +88,18 @@ export async function startFaultProxy(
     const fault = faultFor(log.length + 1)
     log.push(fault.kind)
     if (fault.kind === '503') {
+      // Answer once the body is read, as the server does: an answer sent while the client is
+      // still writing races the reset of the closed socket, and the client may see only that.
       req.resume()
-      res
-        .writeHead(503, {
-          'content-type': 'application/problem+json',
-          'retry-after': String(fault.retryAfter),
-          connection: 'close',
-        })
-        .end(JSON.stringify({ status: 503, code: 'DATABASE_UNAVAILABLE', detail: 'injected' }))
+      req.on('end', () =>
+        res
+          .writeHead(503, {
+            'content-type': 'application/problem+json',
+            'retry-after': String(fault.retryAfter),
+            connection: 'close',
+          })
+          .end(JSON.stringify({ status: 503, code: 'DATABASE_UNAVAILABLE', detail: 'injected' })),
+      )
       return
     }
     const upstream = request(`${target}${req.url}`, {
