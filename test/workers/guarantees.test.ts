@@ -5,27 +5,15 @@
  * answered and handled, never uncaught; a ws:/wss: LIBSQL_URL is refused at configuration with
  * a request id on the answer.
  */
-import { env, SELF } from 'cloudflare:test'
-import { createClient } from '@libsql/client/web'
-import { SignJWT } from 'jose'
-import { afterAll, describe, expect, it } from 'vitest'
+import { SELF } from 'cloudflare:test'
+import { describe, expect, it } from 'vitest'
 import worker from '../../src/index'
 import { openBody } from '../../src/ingest/body'
-import { WORKERS_TEST_SECRET } from './secret'
+import { bindings, ownerFactory, tokenFor, workerDatabase } from './helpers'
 
-const bindings = env as unknown as Record<string, string> & { LIBSQL_URL: string }
-const db = createClient({ url: bindings.LIBSQL_URL })
-afterAll(() => db.close())
+const db = workerDatabase()
 
-let owners = 0
-const freshOwner = () => `workerd-g-${Date.now().toString(36)}-${++owners}`
-const tokenFor = (sub: string) =>
-  new SignJWT({})
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .setIssuedAt()
-    .setExpirationTime('10m')
-    .sign(new TextEncoder().encode(WORKERS_TEST_SECRET))
+const freshOwner = ownerFactory('workerd-g')
 
 let turn = 0
 const line = () =>

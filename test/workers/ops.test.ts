@@ -4,24 +4,13 @@
  * dataset is bound, and the Rate Limiting binding (miniflare's simulation of it) answering a
  * burst over the limit with a 429 while another owner is unaffected.
  */
-import { env, SELF } from 'cloudflare:test'
-import { SignJWT } from 'jose'
+import { SELF } from 'cloudflare:test'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import worker from '../../src/index'
+import { bindings, ownerFactory, tokenFor } from './helpers'
 import { WORKERS_TEST_SECRET } from './secret'
 
-const bindings = env as unknown as Record<string, unknown> & { RATE_LIMITER_TEST: unknown }
-
-let owners = 0
-const freshOwner = () => `workerd-ops-${Date.now().toString(36)}-${++owners}`
-
-const tokenFor = (sub: string) =>
-  new SignJWT({})
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .setIssuedAt()
-    .setExpirationTime('10m')
-    .sign(new TextEncoder().encode(WORKERS_TEST_SECRET))
+const freshOwner = ownerFactory('workerd-ops')
 
 let turns = 0
 const body = (count: number, extra: string[] = []) =>

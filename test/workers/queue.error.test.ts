@@ -10,6 +10,7 @@ import { DatabaseError } from '../../src/db/errors'
 import { TurnStore } from '../../src/db/store'
 import { parseTurnLine } from '../../src/ingest/turn'
 import { HANG_MARKER } from '../helpers/hang'
+import { ownerFactory } from './helpers'
 import './provided'
 
 const DEADLINE_MS = 1000
@@ -17,8 +18,7 @@ const DEADLINE_MS = 1000
 const reader = createClient({ url: inject('sqldUrl') })
 afterAll(() => reader.close())
 
-let owners = 0
-const freshOwner = () => `workerd-queue-${Date.now().toString(36)}-${++owners}`
+const freshOwner = ownerFactory('workerd-queue')
 
 const record = (turnId: string, content = 'hello from the queue') => {
   const parsed = parseTurnLine(

@@ -3,26 +3,13 @@
  * pages, aggregates and usage compared with the database read directly over HTTP.
  */
 
-import { env, SELF } from 'cloudflare:test'
-import { createClient } from '@libsql/client/web'
-import { SignJWT } from 'jose'
-import { afterAll, describe, expect, it } from 'vitest'
-import { WORKERS_TEST_SECRET } from './secret'
+import { SELF } from 'cloudflare:test'
+import { describe, expect, it } from 'vitest'
+import { ownerFactory, tokenFor, workerDatabase } from './helpers'
 
-const bindings = env as unknown as { LIBSQL_URL: string }
-const db = createClient({ url: bindings.LIBSQL_URL })
-afterAll(() => db.close())
+const db = workerDatabase()
 
-let owners = 0
-const freshOwner = () => `workerd-read-${Date.now().toString(36)}-${++owners}`
-
-const tokenFor = (sub: string) =>
-  new SignJWT({})
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .setIssuedAt()
-    .setExpirationTime('10m')
-    .sign(new TextEncoder().encode(WORKERS_TEST_SECRET))
+const freshOwner = ownerFactory('workerd-read')
 
 const call = async (owner: string | undefined, path: string, init: RequestInit = {}) =>
   SELF.fetch(`http://tributary.test${path}`, {

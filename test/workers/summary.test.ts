@@ -1,16 +1,5 @@
-/**
- * The summary is the truth inside workerd, against sqld: the property of
- * test/node/guarantees.summary.test.ts with the Worker's own parts (openBody over workerd's
- * DecompressionStream, TurnStore over @libsql/client/web, the app as the Worker builds it).
- * Random bodies, cuts, chunk sizes and endings; the answer is compared with the model in
- * helpers/model.ts and with sqld, row by row. The oracle is the contract (accepted, rejected,
- * committed), not how many transactions a split took.
- */
-import { env } from 'cloudflare:test'
-import { createClient } from '@libsql/client/web'
 import fc from 'fast-check'
-import { SignJWT } from 'jose'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { createApp } from '../../src/app'
 import { createVerifier } from '../../src/auth/jwt'
 import { defaultLimits } from '../../src/config'
@@ -31,20 +20,18 @@ import {
   POISON,
   piecesOf,
 } from '../helpers/model'
+import { ownerFactory, tokenFor, workerDatabase } from './helpers'
 import { WORKERS_TEST_SECRET } from './secret'
 
-const bindings = env as unknown as { LIBSQL_URL: string }
-const db = createClient({ url: bindings.LIBSQL_URL, fetch: fetchWithDeadline(10_000) })
+const db = workerDatabase({ fetch: fetchWithDeadline(10_000) })
 const store = new TurnStore(db)
 
 beforeAll(async () => {
   await db.execute(`create trigger if not exists prop_poison before insert on turns
     when new.content = '${POISON}' begin select raise(abort, 'poisoned row'); end`)
 })
-afterAll(() => db.close())
 
-let owners = 0
-const freshOwner = () => `workerd-prop-${Date.now().toString(36)}-${++owners}`
+const freshOwner = ownerFactory('workerd-prop')
 
 type Case = {
   spec: BodySpec
@@ -154,12 +141,7 @@ async function runCase(
     log: () => {},
     info: () => {},
   })
-  const token = await new SignJWT({})
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(owner)
-    .setIssuedAt()
-    .setExpirationTime('10m')
-    .sign(new TextEncoder().encode(WORKERS_TEST_SECRET))
+  const token = await tokenFor(owner)
   const res = await app.request('/v1/ingest', {
     method: 'POST',
     headers: {
