@@ -2,6 +2,7 @@
  * The Node server: the same app as the Worker, over @hono/node-server, on an embedded libSQL file
  * or a libSQL server. Used by `npm run serve` and by the tests that need real sockets.
  */
+import { setMaxListeners } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { type HttpBindings, serve } from '@hono/node-server'
 import { createApp } from '../app'
@@ -63,6 +64,9 @@ export async function startNodeServer(
     throw error
   }
   const stopping = new AbortController()
+  // Every ingest reading its body waits on this signal, one listener each: as many as are
+  // admitted (INGEST_MAX_CONCURRENT), past Node's default warning at 10.
+  setMaxListeners(config.ingest.maxConcurrent, stopping.signal)
   const ops = nodeOps(config.ops, {
     ...(options.logTo === undefined ? {} : { logTo: options.logTo }),
     queueDepth: () => writer?.depth ?? 0,

@@ -10,7 +10,7 @@ import { TurnStore } from '../../src/db/store'
 import { parseTurnLine } from '../../src/ingest/turn'
 import { openNodeDatabase } from '../../src/node/database'
 import { freshOwner } from '../helpers/db'
-import { postIngest, type Stack, startStack, turnIdsOf } from '../helpers/node'
+import { openIngest, postIngest, type Stack, startStack, turnIdsOf } from '../helpers/node'
 import { ndjson, wireTurn } from '../helpers/turns'
 
 const WRITERS = 12
@@ -69,6 +69,31 @@ function holdWriteLock(path: string, holdMs: number): Promise<ChildProcess> {
 describe('concurrent ingests on a local file database', () => {
   it(`commits ${WRITERS} simultaneous streams exactly, all 200`, async () => {
     await ingestAll(Array.from({ length: WRITERS }, () => freshOwner('writer')))
+  })
+
+  it(`keeps ${WRITERS} bodies open at once, each waiting for more, without a listener-leak warning`, async () => {
+    const warnings: string[] = []
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`)
+    process.on('warning', onWarning)
+    try {
+      const owners = Array.from({ length: WRITERS }, () => freshOwner('open'))
+      const open = await Promise.all(owners.map((owner) => openIngest(stack.server.url, owner)))
+      const chunk = (owner: string, from: number) =>
+        ndjson(Array.from({ length: 20 }, (_, i) => wireTurn({ turn_id: `${owner}-${from + i}` })))
+      for (const [i, { req }] of open.entries()) req.write(chunk(owners[i] as string, 0))
+      // Every first chunk is committed: every request is now in a read of its body.
+      for (const owner of owners) {
+        await expect.poll(async () => (await turnIdsOf(stack.reader, owner)).length).toBe(20)
+      }
+      for (const [i, { req }] of open.entries()) req.end(chunk(owners[i] as string, 20))
+      const answers = await Promise.all(open.map(({ answer }) => answer))
+      expect(answers.map(({ status, body }) => [status, body.accepted])).toEqual(
+        owners.map(() => [200, 40]),
+      )
+    } finally {
+      process.off('warning', onWarning)
+    }
+    expect(warnings).toEqual([])
   })
 
   it('waits out another process holding the write lock instead of answering SQLITE_BUSY', async () => {

@@ -83,9 +83,13 @@ describe('LIBSQL_URL=file: names one database', () => {
 
 describe('/readyz asks the writer thread', () => {
   it('fails the writer ping when the thread cannot open its database', async () => {
-    const writer = new WriterThread(`file:${join(root, 'missing', 'dir', 'x.db')}`)
+    const logged: string[] = []
+    const writer = new WriterThread(`file:${join(root, 'missing', 'dir', 'x.db')}`, {
+      log: (message) => logged.push(message),
+    })
     try {
       await expect(writer.ping()).rejects.toThrow()
+      expect(logged).toEqual(['the writer thread could not start; the next start in 100 ms'])
     } finally {
       await writer.close()
     }

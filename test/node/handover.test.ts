@@ -36,6 +36,8 @@ const CHUNK_LINES = 150
 
 let db: TestDatabase
 let server: NodeServer
+/** What the server noted about clients that went away. */
+const notes: string[] = []
 
 beforeAll(async () => {
   db = await createTestDatabase()
@@ -45,7 +47,11 @@ beforeAll(async () => {
     JWT_SECRET: SECRET,
     INGEST_CHUNK_LINES: String(CHUNK_LINES),
   })
-  server = await startNodeServer(config, { port: 0, log: () => {} })
+  server = await startNodeServer(config, {
+    port: 0,
+    log: () => {},
+    info: (note) => notes.push(note),
+  })
 })
 afterAll(async () => {
   await server.close()
@@ -205,8 +211,13 @@ describe('the hand-over to the writer thread', () => {
     // 100 lines: the first 64 are on the thread; the chunk is never sealed.
     req.write(ndjson(linesOf(100, 'gone')))
     await new Promise((resolve) => setTimeout(resolve, 200))
+    const before = notes.length
     req.destroy()
     await answer.catch(() => {})
+    // The server is done with the request once it notes the client gone.
+    await expect
+      .poll(() => notes.slice(before), { timeout: 5000 })
+      .toContain('client gone POST /v1/ingest: 0 lines committed')
     const after = await postIngest(server.url, owner, ndjson(linesOf(1, 'after')))
     expect(after.status).toBe(200)
     expect((await turnsOf(db.client, owner)).map((row) => row.content)).toEqual(['after 0'])

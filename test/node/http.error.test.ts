@@ -182,11 +182,20 @@ describe('the Worker entry fails closed on bad configuration', () => {
   })
 
   it('serves with a valid configuration, and refuses a file: database it cannot open', async () => {
-    const ok = await worker.fetch(new Request('http://x/healthz'), {
-      LIBSQL_URL: 'http://127.0.0.1:9',
-      JWT_SECRET: SECRET,
-    })
-    expect(ok.status).toBe(200)
+    // A request served is logged as one object (what Workers Logs indexes).
+    const requests = vi.spyOn(console, 'log').mockImplementation(() => {})
+    try {
+      const ok = await worker.fetch(new Request('http://x/healthz'), {
+        LIBSQL_URL: 'http://127.0.0.1:9',
+        JWT_SECRET: SECRET,
+      })
+      expect(ok.status).toBe(200)
+      expect(requests).toHaveBeenCalledWith(
+        expect.objectContaining({ msg: 'request', route: '/healthz', status: 200 }),
+      )
+    } finally {
+      requests.mockRestore()
+    }
     const res = await worker.fetch(new Request('http://x/healthz'), {
       LIBSQL_URL: suite.db.url,
       JWT_SECRET: SECRET,

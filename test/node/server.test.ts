@@ -23,6 +23,8 @@ import { ndjson, wireTurn } from '../helpers/turns'
 
 let db: TestDatabase
 let server: NodeServer
+/** What the server noted about clients that went away. */
+const notes: string[] = []
 
 beforeAll(async () => {
   db = await createTestDatabase()
@@ -33,7 +35,11 @@ beforeAll(async () => {
     INGEST_MAX_BODY_BYTES: '20000',
     INGEST_IDLE_TIMEOUT_MS: '300',
   })
-  server = await startNodeServer(config, { port: 0, log: () => {} })
+  server = await startNodeServer(config, {
+    port: 0,
+    log: () => {},
+    info: (note) => notes.push(note),
+  })
 })
 afterAll(async () => {
   await server.close()
@@ -97,8 +103,12 @@ describe('Node server over real sockets', () => {
       await expect
         .poll(async () => (await turnsOf(db.client, owner)).length, { timeout: 5000 })
         .toBe(2)
+      const before = notes.length
       req.destroy()
-      await new Promise((resolve) => setTimeout(resolve, 200))
+      // The server is done with the request once it notes the client gone: nothing lands after.
+      await expect
+        .poll(() => notes.slice(before), { timeout: 5000 })
+        .toContain('client gone POST /v1/ingest: 2 lines committed')
       expect((await turnsOf(db.client, owner)).map((r) => r.turn_id)).toEqual(['1', '2'])
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
     },

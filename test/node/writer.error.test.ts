@@ -135,6 +135,8 @@ describe('a writer thread that cannot start', () => {
     cleanups.push(() => writer.close())
     const owner = freshOwner()
     const records = () => recordsOf(wireTurn({ turn_id: 'a' }))
+    // Made before the pauses begin, so that only the requests below fall inside the last one.
+    const app = appOver(writer, await migrated(join(dir, 'reads.db'))) // reads are not used here
 
     await expect(writer.start()).rejects.toThrow()
     expect(logged).toEqual(['the writer thread could not start; the next start in 100 ms'])
@@ -148,7 +150,6 @@ describe('a writer thread that cannot start', () => {
 
     // Within the pause no thread is started: requests are answered 503 at once, not one
     // thread start each.
-    const app = appOver(writer, await migrated(join(dir, 'reads.db'))) // reads are not used here
     for (let i = 0; i < 5; i++) {
       const res = await post(app, owner, ndjson([wireTurn({ turn_id: `r${i}` })]))
       expect(res.status).toBe(503)

@@ -5,7 +5,8 @@
 
 import { SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import { ownerFactory, tokenFor, workerDatabase } from './helpers'
+import worker from '../../src/index'
+import { bindings, ownerFactory, tokenFor, workerDatabase } from './helpers'
 
 const db = workerDatabase()
 
@@ -101,21 +102,38 @@ describe('worker entry inside workerd, on sqld', () => {
     expect(await tooBig.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' })
   })
 
-  it('answers 413 mid-stream with what committed when a chunked body passes the cap', async () => {
+  it('answers 413 mid-stream with what committed when a chunked body passes the cap, and stops reading', async () => {
     const owner = freshOwner()
     const content = 'y'.repeat(8_000)
     let sent = 0
+    let cancelled = false
     const stream = new ReadableStream<Uint8Array>({
       pull(controller) {
         if (sent++ < 20) controller.enqueue(new TextEncoder().encode(`${line({ content })}\n`))
         else controller.close()
       },
+      cancel() {
+        cancelled = true
+      },
     })
-    const res = await ingest(owner, stream)
+    // Handed to the entry itself: through SELF, workerd's own pump of a body the worker stops
+    // reading fails uncaught ("Network connection lost") and logs a kj pipe error.
+    const request = new Request('http://tributary.test/v1/ingest', {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-ndjson',
+        authorization: `Bearer ${await tokenFor(owner)}`,
+      },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit)
+    const res = await worker.fetch(request, bindings)
     expect(res.status).toBe(413)
     const problem = (await res.json()) as { committed: { accepted: number } }
     expect(problem.committed.accepted).toBeGreaterThan(0)
     expect(problem.committed.accepted).toBe(await count(owner))
+    expect(cancelled).toBe(true)
+    expect(sent).toBeLessThan(20)
   })
 
   it('inflates a gzip body', async () => {
