@@ -38,8 +38,8 @@ export type SenderOptions<T> = {
   gzipLevel?: number
   /** Items the server covered, in the order they were added. */
   onCovered: (items: Covered<T>[]) => void | Promise<void>
-  /** A request failed and will be retried after `delayMs`. */
-  onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void
+  /** A request failed and its `lines` not yet covered will be sent again after `delayMs`. */
+  onRetry?: (info: { attempt: number; delayMs: number; reason: string; lines: number }) => void
 }
 
 /** The push cannot go on: the server refused it, or a request failed every attempt. */
@@ -214,7 +214,12 @@ export class Sender<T> {
         )
       }
       const delayMs = outcome.retry.afterMs ?? this.#backoff(failures)
-      this.#o.onRetry?.({ attempt: failures, delayMs, reason: outcome.retry.reason })
+      this.#o.onRetry?.({
+        attempt: failures,
+        delayMs,
+        reason: outcome.retry.reason,
+        lines: this.#ends.length - this.#first,
+      })
       await new Promise((resolve) => setTimeout(resolve, delayMs))
     }
     const marks = this.#items.slice(this.#head).map(({ tag }) => ({ tag, kind: 'mark' as const }))
