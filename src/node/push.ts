@@ -156,6 +156,12 @@ function writeSummary(stream: NodeJS.WritableStream, s: PushSummary, dryRun: boo
       ? `turns converted: ${s.turnsSent} (dry run: nothing sent)`
       : `turns sent: ${s.turnsSent}, accepted: ${s.accepted}, rejected: ${s.rejected.length}`,
   ]
+  if (s.updates > 0) {
+    lines.push(
+      `updates ${dryRun ? 'printed' : 'sent'}: ${s.updates} (lines that send a turn again, e.g. when a later line of a split reply takes over its tokens)`,
+    )
+  }
+  if (s.resent > 0) lines.push(`lines resent by retries: ${s.resent}`)
   const skipped = Object.entries(s.skipped).sort((a, b) => b[1] - a[1])
   if (skipped.length > 0) {
     lines.push(`skipped by type: ${skipped.map(([type, n]) => `${type} ${n}`).join(', ')}`)

@@ -4,7 +4,11 @@
 // in this process, which keeps the client free of a TypeScript loader thread and its memory.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { buildSync } from 'esbuild'
+
+// esbuild runs a sync build in a worker thread that stays for the whole push (~20 MB of the
+// client's RSS); without worker threads it runs its binary as a child process, gone after.
+process.env.ESBUILD_WORKER_THREADS = '0'
+const { buildSync } = await import('esbuild')
 
 const [command, ...rest] = process.argv.slice(2)
 if (command !== 'push') {

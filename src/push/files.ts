@@ -78,14 +78,40 @@ async function walk(dir: string): Promise<string[]> {
   return files
 }
 
-/** A line of a file: its number, its text (no terminator, a `\r` before it dropped). */
-export type FileLine = {
-  line: number
-  text: string
+/**
+ * A line of a file: its number, its text (no terminator, a `\r` before it dropped). The text is
+ * decoded when read, each time: a batch's lines are not all held as strings at once, which
+ * keeps them out of the garbage collector's way (read it once).
+ */
+export class FileLine {
+  readonly line: number
   /** Byte offset just after this line's terminator (or after its last byte, if unterminated). */
-  end: number
+  readonly end: number
   /** Whether the line ended with `\n`; only the file's last line may not. */
-  terminated: boolean
+  readonly terminated: boolean
+  readonly #data: Buffer
+  readonly #from: number
+  readonly #stop: number
+
+  constructor(
+    line: number,
+    data: Buffer,
+    from: number,
+    stop: number,
+    end: number,
+    terminated: boolean,
+  ) {
+    this.line = line
+    this.#data = data
+    this.#from = from
+    this.#stop = stop
+    this.end = end
+    this.terminated = terminated
+  }
+
+  get text(): string {
+    return this.#data.toString('utf8', this.#from, this.#stop)
+  }
 }
 
 const NL = 0x0a
@@ -109,12 +135,7 @@ export async function* readLines(
     for (let at = data.indexOf(NL); at !== -1; at = data.indexOf(NL, from)) {
       const stop = at > from && data[at - 1] === 0x0d ? at - 1 : at
       offset += at + 1 - from
-      batch.push({
-        line: line++,
-        text: data.toString('utf8', from, stop),
-        end: offset,
-        terminated: true,
-      })
+      batch.push(new FileLine(line++, data, from, stop, offset, true))
       from = at + 1
     }
     rest = from < data.length ? data.subarray(from) : undefined
@@ -122,9 +143,7 @@ export async function* readLines(
   }
   if (rest !== undefined && rest.length > 0) {
     const stop = rest[rest.length - 1] === 0x0d ? rest.length - 1 : rest.length
-    yield [
-      { line, text: rest.toString('utf8', 0, stop), end: offset + rest.length, terminated: false },
-    ]
+    yield [new FileLine(line, rest, 0, stop, offset + rest.length, false)]
   }
 }
 
@@ -132,7 +151,8 @@ export async function* readLines(
 export async function firstLines(path: string, count = 20): Promise<string[]> {
   const lines: string[] = []
   for await (const batch of readLines(path)) {
-    for (const { text } of batch) {
+    for (const record of batch) {
+      const text = record.text
       if (text.trim() !== '') lines.push(text)
       if (lines.length >= count) return lines
     }

@@ -23,9 +23,10 @@ export function isWireFormat(firstLines: string[]): boolean {
 export function openPassthrough(): Converter {
   return {
     feed(record: SourceRecord): ImportEvent[] {
-      if (record.text.trim() === '') return []
+      const text = record.text
+      if (text.trim() === '') return []
       try {
-        const turn: unknown = JSON.parse(record.text)
+        const turn: unknown = JSON.parse(text)
         if (typeof turn !== 'object' || turn === null || Array.isArray(turn)) {
           return [{ kind: 'error', line: record.line, message: 'not a JSON object' }]
         }

@@ -12,7 +12,7 @@ import { detectSourceFormat, isStateless, openSourceConverter } from './formats'
 import type { Progress } from './progress'
 import { type Covered, type LineRejection, SendError, Sender } from './sender'
 import { PushState, type ResumePoint, resumePoint } from './state'
-import type { ImportEvent } from './types'
+import type { ImportEvent, WireTurn } from './types'
 
 export type PushOptions = {
   /** Files and folders to read (folders searched for `*.jsonl`). */
@@ -44,8 +44,17 @@ export type PushSummary = {
   filesUnchanged: number
   filesUnrecognized: string[]
   records: number
+  /** Distinct turns sent (a turn sent again in the same push is an update, not another turn). */
   turnsSent: number
+  /** Of those, how many the server accepted. */
   accepted: number
+  /**
+   * Lines that sent a turn of this push again, e.g. the earlier line of a split reply re-sent
+   * without the tokens a later line of the same API message took over (the server upserts).
+   */
+  updates: number
+  /** Lines sent again because a request failed and was retried. */
+  resent: number
   rejected: Rejection[]
   skipped: Record<string, number>
   malformed: Array<{ file: string; line: number; message: string }>
@@ -54,9 +63,10 @@ export type PushSummary = {
   stopped?: string
 }
 
-type FileRun = { path: string; identity: FileIdentity }
+/** A file being read; `seen` holds the turns emitted for it so far (session id, turn id). */
+type FileRun = { path: string; identity: FileIdentity; seen: Set<string> }
 type Tag =
-  | { kind: 'turn'; file: FileRun; line: number }
+  | { kind: 'turn'; file: FileRun; line: number; update: boolean }
   | { kind: 'mark'; file: FileRun; offset: number; line: number; ended: boolean; mtimeMs: number }
 
 const serverKey = (url: string) => url.replace(/\/+$/, '')
@@ -70,6 +80,8 @@ export async function push(options: PushOptions): Promise<PushSummary> {
     records: 0,
     turnsSent: 0,
     accepted: 0,
+    updates: 0,
+    resent: 0,
     rejected: [],
     skipped: {},
     malformed: [],
@@ -93,7 +105,7 @@ export async function push(options: PushOptions): Promise<PushSummary> {
     for (const item of items) {
       const tag = item.tag
       if (item.kind === 'accepted') {
-        summary.accepted++
+        if (tag.kind === 'turn' && !tag.update) summary.accepted++
         accepted = true
       } else if (item.kind === 'rejected') {
         summary.rejected.push({ file: tag.file.path, line: tag.line, ...item.error })
@@ -120,10 +132,12 @@ export async function push(options: PushOptions): Promise<PushSummary> {
           url: options.url,
           token: options.token,
           onCovered,
-          onRetry: ({ attempt, delayMs, reason }) =>
+          onRetry: ({ attempt, delayMs, reason, lines }) => {
+            summary.resent += lines
             progress.note(
               `request failed (${reason}); retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s`,
-            ),
+            )
+          },
           ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
           ...(options.maxLines === undefined ? {} : { maxLines: options.maxLines }),
           ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
@@ -134,10 +148,12 @@ export async function push(options: PushOptions): Promise<PushSummary> {
   const emit = async (file: FileRun, events: ImportEvent[]) => {
     for (const event of events) {
       if (event.kind === 'turn') {
-        summary.turnsSent++
+        const update = !see(file, event.turn)
+        if (update) summary.updates++
+        else summary.turnsSent++
         const text = JSON.stringify(event.turn)
         if (sender !== undefined) {
-          await sender.add({ text, tag: { kind: 'turn', file, line: event.line } })
+          await sender.add({ text, tag: { kind: 'turn', file, line: event.line, update } })
         } else if (!options.out.write(`${text}\n`)) {
           await once(options.out, 'drain')
         }
@@ -147,6 +163,13 @@ export async function push(options: PushOptions): Promise<PushSummary> {
         summary.malformed.push({ file: file.path, line: event.line, message: event.message })
       }
     }
+  }
+  /** Notes a turn as emitted for its file; false when it was emitted before. */
+  const see = (file: FileRun, turn: WireTurn): boolean => {
+    const key = `${turn.session_id}\u0000${turn.turn_id}`
+    if (file.seen.has(key)) return false
+    file.seen.add(key)
+    return true
   }
   const mark = async (tag: Tag & { kind: 'mark' }) => {
     if (sender !== undefined) await sender.add({ mark: tag })
@@ -163,7 +186,7 @@ export async function push(options: PushOptions): Promise<PushSummary> {
       return true
     }
     readPaths.add(path)
-    const file: FileRun = { path, identity }
+    const file: FileRun = { path, identity, seen: new Set() }
     const converter = openSourceConverter(format, { path, host: options.host })
     const resuming = point.kind === 'resume'
     const seek = resuming && isStateless(format)
@@ -193,6 +216,8 @@ export async function push(options: PushOptions): Promise<PushSummary> {
         if (!record.terminated && options.watch) break
         const events = converter.feed(record)
         if (record.line <= dropThrough) {
+          // Accepted before: a later line that emits one of these turns again updates it.
+          for (const event of events) if (event.kind === 'turn') see(file, event.turn)
           offset = record.end
           line = record.line
           continue

@@ -38,8 +38,8 @@ export type SenderOptions<T> = {
   gzipLevel?: number
   /** Items the server covered, in the order they were added. */
   onCovered: (items: Covered<T>[]) => void | Promise<void>
-  /** A request failed and will be retried after `delayMs`. */
-  onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void
+  /** A request failed and its `lines` not yet covered will be sent again after `delayMs`. */
+  onRetry?: (info: { attempt: number; delayMs: number; reason: string; lines: number }) => void
 }
 
 /** The push cannot go on: the server refused it, or a request failed every attempt. */
@@ -128,25 +128,54 @@ class Attempt {
 /** Body bytes handed to gzip at a time: one zlib job per piece, not per line. */
 const PIECE_BYTES = 256 * 1024
 
+/** One request's lines and marks, kept until the server has covered them (for a retry). */
+class Batch<T> {
+  /**
+   * The lines written one after another as UTF-8. A Buffer outside the JS heap: the lines
+   * kept for a retry are not copied by every garbage collection.
+   */
+  body: Buffer
+  /** Bytes used in body; bytes of it already handed to the attempt being written. */
+  used = 0
+  handed = 0
+  /** Where each line of the body ends; lines before `first` are covered. */
+  ends: number[] = []
+  first = 0
+  /** The items in order: lines (`line: true`) and marks, from `head` on. */
+  items: Array<{ tag: T; line: boolean }> = []
+  head = 0
+  attempt: Attempt | undefined
+
+  constructor(body: Buffer) {
+    this.body = body
+  }
+
+  get uncovered(): number {
+    return this.ends.length - this.first
+  }
+}
+
 export class Sender<T> {
   readonly #o: Required<Omit<SenderOptions<T>, 'onRetry'>> & Pick<SenderOptions<T>, 'onRetry'>
   readonly #endpoint: URL
   readonly #agent: HttpAgent
+  /** The batch being filled; streamed as it fills once no batch before it is in flight. */
+  #batch: Batch<T>
   /**
-   * The request's body, its lines written one after another as UTF-8. A Buffer outside the JS
-   * heap: the lines kept for a retry are not copied by every garbage collection.
+   * The batch before it, ended and waiting for its answer (or retrying): the next one is
+   * converted meanwhile, so the client works while the server finishes a request.
    */
-  #body: Buffer
-  /** Bytes used in #body; bytes of it already handed to the attempt being written. */
-  #used = 0
-  #handed = 0
-  /** Where each line of the body ends; lines before #first are covered. */
-  #ends: number[] = []
-  #first = 0
-  /** The request's items in order: lines (`line: true`) and marks, from #head on. */
-  #items: Array<{ tag: T; line: boolean }> = []
-  #head = 0
-  #attempt: Attempt | undefined
+  #inFlight: Promise<void> | undefined
+  #flying: Batch<T> | undefined
+  /**
+   * The body buffer of the last batch settled, for the next one: two buffers in turn, not a
+   * new 8 MB one per request left for the garbage collector. Once a batch is covered, gzip has
+   * read all of its body.
+   */
+  #spare: Buffer | undefined
+  readonly #bodyBytes: number
+  #failure: unknown
+  #closed = false
 
   constructor(options: SenderOptions<T>) {
     this.#o = {
@@ -161,51 +190,108 @@ export class Sender<T> {
     this.#endpoint = new URL('/v1/ingest', options.url)
     const Agent = this.#endpoint.protocol === 'https:' ? HttpsAgent : HttpAgent
     this.#agent = new Agent({ keepAlive: true, maxSockets: 1 })
-    this.#body = Buffer.allocUnsafe(this.#o.maxBytes + 64 * 1024)
+    this.#bodyBytes = this.#o.maxBytes + 64 * 1024
+    this.#batch = this.#newBatch()
   }
 
   /** Add a line (streamed into the current request) or a mark. */
   async add(item: Item<T>): Promise<void> {
+    this.#check()
+    let batch = this.#batch
     if ('mark' in item) {
-      if (this.#head === this.#items.length) {
-        await this.#o.onCovered([{ tag: item.mark, kind: 'mark' }])
-      } else {
-        this.#items.push({ tag: item.mark, line: false })
-      }
+      // A mark after the lines in flight is covered with them; after nothing, at once.
+      if (batch.head < batch.items.length) batch.items.push({ tag: item.mark, line: false })
+      else if (this.#flying !== undefined) this.#flying.items.push({ tag: item.mark, line: false })
+      else await this.#o.onCovered([{ tag: item.mark, kind: 'mark' }])
       return
     }
     // A UTF-8 byte per UTF-16 unit is the usual case; 3 is the most one can take.
     const worst = item.text.length * 3 + 1
-    if (this.#used + worst > this.#body.length) {
-      if (this.#ends.length > this.#first) await this.flush()
-      if (worst > this.#body.length) this.#body = Buffer.allocUnsafe(worst)
+    if (batch.used + worst > batch.body.length) {
+      if (batch.uncovered > 0) {
+        await this.#send()
+        batch = this.#batch
+      }
+      if (worst > batch.body.length) batch.body = Buffer.allocUnsafe(worst)
     }
-    const written = this.#body.write(item.text, this.#used, 'utf8')
-    this.#body[this.#used + written] = 0x0a
-    this.#used += written + 1
-    this.#ends.push(this.#used)
-    this.#items.push({ tag: item.tag, line: true })
-    this.#attempt ??= this.#open()
-    if (this.#used - this.#handed >= PIECE_BYTES) await this.#hand()
-    const lines = this.#ends.length - this.#first
-    if (lines >= this.#o.maxLines || this.#used >= this.#o.maxBytes || this.#attempt?.over) {
-      await this.flush()
+    const written = batch.body.write(item.text, batch.used, 'utf8')
+    batch.body[batch.used + written] = 0x0a
+    batch.used += written + 1
+    batch.ends.push(batch.used)
+    batch.items.push({ tag: item.tag, line: true })
+    if (this.#flying === undefined) {
+      batch.attempt ??= this.#open(batch)
+      if (batch.used - batch.handed >= PIECE_BYTES) await this.#hand(batch)
+    }
+    if (
+      batch.uncovered >= this.#o.maxLines ||
+      batch.used >= this.#o.maxBytes ||
+      batch.attempt?.over
+    ) {
+      await this.#send()
     }
   }
 
-  /** End the request being written and see everything in it covered, retrying as needed. */
+  /** End the request being written and see everything sent covered, retrying as needed. */
   async flush(): Promise<void> {
+    await this.#send()
+    await this.#inFlight
+    this.#check()
+  }
+
+  close(): void {
+    this.#closed = true
+    this.#agent.destroy()
+  }
+
+  #newBatch(): Batch<T> {
+    const body = this.#spare ?? Buffer.allocUnsafe(this.#bodyBytes)
+    this.#spare = undefined
+    return new Batch<T>(body)
+  }
+
+  /** A failure of the batch in flight stops the push at the next call. */
+  #check(): void {
+    if (this.#failure !== undefined) throw this.#failure
+  }
+
+  /** End the batch being filled: once the one before is covered, it is settled in the background. */
+  async #send(): Promise<void> {
+    await this.#inFlight
+    this.#check()
+    const batch = this.#batch
+    if (batch.items.length === batch.head) return
+    if (batch.uncovered === 0) {
+      await this.#o.onCovered(this.#marks(batch))
+      return
+    }
+    this.#batch = this.#newBatch()
+    this.#flying = batch
+    const settling: Promise<void> = this.#settle(batch)
+      .catch((error: unknown) => {
+        this.#failure = error
+        this.#flying = undefined
+      })
+      .then(() => {
+        if (this.#inFlight === settling) this.#inFlight = undefined
+      })
+    this.#inFlight = settling
+  }
+
+  /** Send the batch until every line is covered, retrying as needed; then report its marks. */
+  async #settle(batch: Batch<T>): Promise<void> {
     let failures = 0
-    while (this.#ends.length > this.#first) {
-      if (this.#attempt === undefined) {
-        this.#attempt = this.#open()
-        this.#handed = this.#first === 0 ? 0 : (this.#ends[this.#first - 1] as number)
+    while (batch.uncovered > 0) {
+      if (this.#closed) throw new SendError('the push was stopped before this request was answered')
+      if (batch.attempt === undefined) {
+        batch.attempt = this.#open(batch)
+        batch.handed = batch.first === 0 ? 0 : (batch.ends[batch.first - 1] as number)
       }
-      await this.#hand()
-      const answer = await this.#attempt.end()
-      this.#attempt = undefined
-      const outcome = this.#settle(answer)
-      const progressed = await this.#cover(outcome.covered, outcome.summary)
+      await this.#hand(batch)
+      const answer = await batch.attempt.end()
+      batch.attempt = undefined
+      const outcome = this.#answered(batch, answer)
+      const progressed = await this.#cover(batch, outcome.covered, outcome.summary)
       if (outcome.retry === undefined) break
       failures = progressed ? 1 : failures + 1
       if (failures >= this.#o.maxAttempts) {
@@ -214,36 +300,38 @@ export class Sender<T> {
         )
       }
       const delayMs = outcome.retry.afterMs ?? this.#backoff(failures)
-      this.#o.onRetry?.({ attempt: failures, delayMs, reason: outcome.retry.reason })
+      this.#o.onRetry?.({
+        attempt: failures,
+        delayMs,
+        reason: outcome.retry.reason,
+        lines: batch.uncovered,
+      })
       await new Promise((resolve) => setTimeout(resolve, delayMs))
     }
-    const marks = this.#items.slice(this.#head).map(({ tag }) => ({ tag, kind: 'mark' as const }))
-    this.#items = []
-    this.#head = 0
-    this.#ends = []
-    this.#first = 0
-    this.#used = 0
-    this.#handed = 0
-    // A new buffer: gzip may still hold pieces of the old one.
-    this.#body = Buffer.allocUnsafe(this.#o.maxBytes + 64 * 1024)
-    if (marks.length > 0) await this.#o.onCovered(marks)
+    // Marks may still be added to it while the last are reported.
+    while (batch.head < batch.items.length) await this.#o.onCovered(this.#marks(batch))
+    this.#flying = undefined
+    if (batch.body.length === this.#bodyBytes) this.#spare = batch.body
   }
 
-  close(): void {
-    this.#agent.destroy()
+  /** The batch's items not yet reported, all marks once its lines are covered. */
+  #marks(batch: Batch<T>): Covered<T>[] {
+    const marks = batch.items.slice(batch.head).map(({ tag }) => ({ tag, kind: 'mark' as const }))
+    batch.head = batch.items.length
+    return marks
   }
 
-  #open(): Attempt {
-    this.#handed = 0
+  #open(batch: Batch<T>): Attempt {
+    batch.handed = 0
     return new Attempt(this.#endpoint, this.#o.token, this.#agent, this.#o.gzipLevel)
   }
 
-  /** Give the attempt the body written since the last piece. */
-  async #hand(): Promise<void> {
-    const attempt = this.#attempt
+  /** Give the batch's attempt the body written since the last piece. */
+  async #hand(batch: Batch<T>): Promise<void> {
+    const attempt = batch.attempt
     if (attempt === undefined) return
-    const piece = this.#body.subarray(this.#handed, this.#used)
-    this.#handed = this.#used
+    const piece = batch.body.subarray(batch.handed, batch.used)
+    batch.handed = batch.used
     await attempt.write(piece)
   }
 
@@ -253,10 +341,13 @@ export class Sender<T> {
   }
 
   /**
-   * How many of the request's lines the answer covers, and whether to retry the rest. Throws
-   * SendError for answers that retrying cannot fix.
+   * How many of the batch's uncovered lines the answer covers, and whether to retry the rest.
+   * Throws SendError for answers that retrying cannot fix.
    */
-  #settle(answer: Answer): {
+  #answered(
+    batch: Batch<T>,
+    answer: Answer,
+  ): {
     covered: number
     summary: Summary | undefined
     retry?: { reason: string; afterMs?: number }
@@ -268,11 +359,10 @@ export class Sender<T> {
     const described = `${status}${problem.code ? ` ${problem.code}` : ''}${problem.detail ? `: ${problem.detail}` : ''}`
     if (status === 200 || status === 207 || status === 422) {
       const summary = body as Summary
-      return { covered: this.#ends.length - this.#first, summary }
+      return { covered: batch.uncovered, summary }
     }
     const committed = isSummary(problem.committed) ? problem.committed : undefined
-    const covered =
-      committed === undefined ? 0 : coveredPrefix(committed, this.#ends.length - this.#first)
+    const covered = committed === undefined ? 0 : coveredPrefix(committed, batch.uncovered)
     if (status === 408 || status === 429 || status === 400 || (status >= 500 && status !== 501)) {
       const after = retryAfterMs(answer.headers['retry-after'])
       return {
@@ -308,13 +398,13 @@ export class Sender<T> {
   }
 
   /** Report the first `count` uncovered lines (and the marks among and after them) as covered. */
-  async #cover(count: number, summary: Summary | undefined): Promise<boolean> {
+  async #cover(batch: Batch<T>, count: number, summary: Summary | undefined): Promise<boolean> {
     if (count === 0) return false
     const errors = new Map((summary?.errors ?? []).map((error) => [error.line, error]))
     const covered: Covered<T>[] = []
     let line = 0
-    while (this.#head < this.#items.length) {
-      const item = this.#items[this.#head] as { tag: T; line: boolean }
+    while (batch.head < batch.items.length) {
+      const item = batch.items[batch.head] as { tag: T; line: boolean }
       if (item.line) {
         if (line === count) break
         line++
@@ -335,9 +425,9 @@ export class Sender<T> {
       } else {
         covered.push({ tag: item.tag, kind: 'mark' })
       }
-      this.#head++
+      batch.head++
     }
-    this.#first += count
+    batch.first += count
     await this.#o.onCovered(covered)
     return true
   }

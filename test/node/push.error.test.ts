@@ -82,7 +82,9 @@ describe('tributary push under faults', () => {
       const summary = await pushAs(proxy.url, who, [path], { maxLines: 20 })
       expect(Date.now() - started).toBeGreaterThanOrEqual(2000)
       expect(proxy.log).toEqual(['pass', '503', '503', 'pass', 'pass'])
+      expect(summary.turnsSent).toBe(60)
       expect(summary.accepted).toBe(60)
+      expect(summary.resent).toBe(40)
       expect(summary.rejected).toEqual([])
       expect(await stored(who)).toEqual({ ids, tokens: total(60), count: 60 })
     } finally {

@@ -3,9 +3,12 @@
  * lands is exactly the converted turns, a second push sends nothing, appended lines alone are
  * sent, a replaced file is sent again, and --watch picks up a line appended while it runs.
  */
+
+import { execFile } from 'node:child_process'
 import { appendFileSync, cpSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { coveredPrefix } from '../../src/push/sender'
 import { type Stack, sleep, startStack } from '../helpers/node'
@@ -13,6 +16,8 @@ import { dryRun, pushAs, tempDir } from '../helpers/pushing'
 
 const fixtures = fileURLToPath(new URL('../push/fixtures/', import.meta.url))
 const sample = fileURLToPath(new URL('../../sample/turns.ndjson', import.meta.url))
+const repo = fileURLToPath(new URL('../../', import.meta.url))
+const run = promisify(execFile)
 
 let stack: Stack
 let owners = 0
@@ -73,8 +78,13 @@ describe('tributary push', () => {
     const state = join(tempDir(), 'state.json')
     const first = await pushAs(stack.server.url, who, [dir], { statePath: state, maxLines: 7 })
     expect(first.rejected).toEqual([])
-    expect(first.turnsSent).toBe(converted.length)
-    expect(first.accepted).toBe(converted.length)
+    // Turns are counted once each; a split reply's earlier line sent again is an update.
+    const distinct = expectedRows(converted).length
+    expect(distinct).toBeLessThan(converted.length)
+    expect(first.turnsSent).toBe(distinct)
+    expect(first.accepted).toBe(distinct)
+    expect(first.updates).toBe(converted.length - distinct)
+    expect(first.resent).toBe(0)
     expect(first.filesRead).toBe(first.files)
     const rows = await rowsOf(who)
     expect(rows).toEqual(expectedRows(converted))
@@ -190,6 +200,18 @@ describe('tributary push', () => {
     const turns = await dryRun([dir])
     expect(turns.length).toBeGreaterThan(20)
     for (const t of turns) expect(typeof t.turn_id).toBe('string')
+  })
+
+  it("the command's summary counts distinct turns, and the lines that update one apart", async () => {
+    const turns = await dryRun([fixtures])
+    const distinct = expectedRows(turns).length
+    const { stderr } = await run(
+      process.execPath,
+      ['src/node/tributary.mjs', 'push', '--dry-run', fixtures],
+      { cwd: repo, maxBuffer: 16 * 1024 * 1024 },
+    )
+    expect(stderr).toContain(`turns converted: ${distinct} (dry run: nothing sent)`)
+    expect(stderr).toContain(`updates printed: ${turns.length - distinct} (`)
   })
 })
 
