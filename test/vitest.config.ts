@@ -23,6 +23,18 @@ function isolatedWranglerConfig(): string {
 }
 
 /**
+ * vitest-pool-workers 0.15 closes its runner's WebSocket as it disposes workerd, which then logs
+ * this benign line at the end of a test file; the pool's own filter has it only from
+ * cloudflare/workers-sdk#13833 on, and it writes to stdout itself, so only that line is dropped.
+ */
+const teardownNoise =
+  /^exception = workerd\/api\/web-socket\.c\+\+:\d+: disconnected: WebSocket peer disconnected\n$/
+const writeStdout = process.stdout.write.bind(process.stdout)
+process.stdout.write = ((chunk: unknown, ...rest: unknown[]) =>
+  (typeof chunk === 'string' && teardownNoise.test(chunk)) ||
+  (writeStdout as (...args: unknown[]) => boolean)(chunk, ...rest)) as typeof process.stdout.write
+
+/**
  * Every configuration variable set explicitly, so that one in the shell (with
  * CLOUDFLARE_INCLUDE_PROCESS_ENV) cannot change what these tests see either. An empty value
  * means unset to the worker's config parser.
