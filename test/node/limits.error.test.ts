@@ -35,15 +35,27 @@ type Problem = {
 const encoder = new TextEncoder()
 
 /** A body the test feeds by hand: `push` a piece, `end` it. */
+/** A body fed by hand; `reading` settles once the server asks for more than it was given. */
 function handFed() {
   let controller!: ReadableStreamDefaultController<Uint8Array>
-  const stream = new ReadableStream<Uint8Array>({
-    start(c) {
-      controller = c
-    },
+  let pulled!: () => void
+  const reading = new Promise<void>((resolve) => {
+    pulled = resolve
   })
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c
+      },
+      pull() {
+        pulled()
+      },
+    },
+    { highWaterMark: 0 },
+  )
   return {
     stream,
+    reading,
     push: (text: string) => controller.enqueue(encoder.encode(text)),
     end: () => controller.close(),
   }
@@ -125,6 +137,7 @@ describe('INGEST_MAX_CONCURRENT and INGEST_MAX_CONCURRENT_PER_OWNER', () => {
     const first = handFed()
     const pending = post(app, alice, first.stream)
     first.push(`${JSON.stringify(wireTurn({ turn_id: 'a-1' }))}\n`)
+    await first.reading
 
     const again = await post(app, alice, ndjson([wireTurn({ turn_id: 'a-2' })]))
     expect(again.status).toBe(429)
@@ -134,8 +147,7 @@ describe('INGEST_MAX_CONCURRENT and INGEST_MAX_CONCURRENT_PER_OWNER', () => {
     const second = handFed()
     const bobPending = post(app, bob, second.stream)
     second.push(`${JSON.stringify(wireTurn({ turn_id: 'b-1' }))}\n`)
-    // Let bob's request be admitted before carol's arrives.
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await second.reading
     const full = await post(app, carol, ndjson([wireTurn({ turn_id: 'c-1' })]))
     expect(full.status).toBe(503)
     expect(full.headers.get('retry-after')).toBe('9')
