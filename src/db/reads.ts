@@ -241,11 +241,18 @@ export class ReadStore implements Reads {
     owner: string,
     filter: { buckets: UsageBucket[]; keys: Exclude<UsageKey, 'day'>[] },
   ): Promise<{ bucket: number; keys: (string | null)[]; totals: Totals }[]> {
+    if (filter.buckets.length === 0) return []
+    const from = filter.buckets.reduce((min, b) => (b.from < min ? b.from : min), '\uffff')
+    // Distinct session_id values count the sessions when no two of them share one; comparing
+    // the stored column is much cheaper than building the whole key for every turn.
+    const session = (await this.#sessionIdShared(owner, from))
+      ? sql`tool || char(31) || host || char(31) || session_id`
+      : sql`session_id`
     const columns = filter.keys.map((k) => sql.raw(keyColumns[k]))
     const [k1 = sql`null`, k2 = sql`null`] = columns
     const inner = sql`select ${k1} as k1, ${k2} as k2, count(*) as n,
       coalesce(sum(tokens_in), 0) as i, coalesce(sum(tokens_out), 0) as o, total(cost_usd) as c,
-      count(distinct tool || char(31) || host || char(31) || session_id) as s
+      count(distinct ${session}) as s
       from turns where owner = ${owner} and timestamp >= b.value ->> 0 and timestamp < b.value ->> 1
       ${columns.length === 0 ? sql`` : sql`group by ${sql.join(columns, sql`, `)}`}`
     const query = sql`select b.key as bucket,
@@ -260,6 +267,17 @@ export class ReadStore implements Reads {
         totals: { turns: n, tokens_in: i, tokens_out: o, cost_usd: c, sessions: s },
       })),
     )
+  }
+
+  /**
+   * Whether two of `owner`'s sessions that may have turns at or after `from` share a session_id
+   * (under another tool or host). A session's ended_at is never before any of its turns.
+   */
+  async #sessionIdShared(owner: string, from: string): Promise<boolean> {
+    const rows = await this.#db.all<{ shared: number }>(sql`select exists (select 1 from sessions
+      where owner = ${owner} and ended_at >= ${from} group by session_id having count(*) > 1)
+      as shared`)
+    return Number(rows[0]?.shared ?? 0) === 1
   }
 
   /** Distinct sessions of `owner` with a turn in [from, to): each found through its own turns. */

@@ -356,6 +356,62 @@ describe('GET /v1/usage', () => {
     expect(usage.from).toBeNull()
   })
 
+  it('counts a session_id shared by two hosts and a tool as three sessions, on each day', async () => {
+    const owner = freshOwner()
+    const turn = (tool: string, host: string, sessionId: string, timestamp: string) =>
+      wireTurn({ tool, host, session_id: sessionId, timestamp, tokens_in: 1, cost_usd: null })
+    await ingest(owner, [
+      // One session over midnight (UTC), and its id again on another host and under another tool.
+      turn('claude-code', 'laptop-7', 'shared', '2026-11-21T23:30:00.000Z'),
+      turn('claude-code', 'laptop-7', 'shared', '2026-11-22T00:30:00.000Z'),
+      turn('claude-code', 'ci', 'shared', '2026-11-22T10:00:00.000Z'),
+      turn('codex', 'ci', 'shared', '2026-11-22T11:00:00.000Z'),
+      turn('codex', 'ci', 'shared', '2026-11-23T09:00:00.000Z'),
+      turn('codex', 'ci', 'own', '2026-11-23T10:00:00.000Z'),
+      // Before the range: its id is shared too, with a session that ended long before.
+      turn('claude-code', 'laptop-7', 'old', '2026-10-01T10:00:00.000Z'),
+      turn('codex', 'laptop-7', 'old', '2026-10-01T11:00:00.000Z'),
+    ])
+    const from = '2026-11-21T00:00:00.000Z'
+    const to = '2026-11-24T00:00:00.000Z'
+    const byDay = v.parse(
+      usageShape,
+      await getJson(app, owner, '/v1/usage?group_by=day&from=2026-11-21&to=2026-11-24'),
+    )
+    expect(byDay.rows.map((r) => [r.day, r.turns, r.sessions])).toEqual([
+      ['2026-11-21', 1, 1],
+      ['2026-11-22', 3, 3],
+      ['2026-11-23', 2, 2],
+    ])
+    expect(byDay.rows).toEqual(await usageByDayFromDb(db.client, owner, from, to))
+    expect(byDay.totals).toMatchObject({ turns: 6, sessions: 4 })
+
+    const pairs = v.parse(usageShape, await getJson(app, owner, '/v1/usage?group_by=day,host'))
+    expect(pairs.rows.map((r) => [r.day, r.host, r.sessions])).toEqual([
+      ['2026-10-01', 'laptop-7', 2],
+      ['2026-11-21', 'laptop-7', 1],
+      ['2026-11-22', 'ci', 2],
+      ['2026-11-22', 'laptop-7', 1],
+      ['2026-11-23', 'ci', 2],
+    ])
+    expect(pairs.totals.sessions).toBe(6)
+
+    // In UTC-3 the session over UTC midnight falls on one local day.
+    const zoned = v.parse(
+      usageShape,
+      await getJson(
+        app,
+        owner,
+        '/v1/usage?group_by=day&tz=America%2FSao_Paulo&from=2026-11-21&to=2026-11-24',
+      ),
+    )
+    expect(zoned.rows.map((r) => [r.day, r.turns, r.sessions])).toEqual([
+      ['2026-11-21', 2, 1],
+      ['2026-11-22', 2, 2],
+      ['2026-11-23', 2, 2],
+    ])
+  })
+
   it('buckets days in an IANA zone, across a daylight-saving change', async () => {
     const owner = freshOwner()
     // Europe/Berlin leaves summer time at 2026-10-25T01:00Z (UTC+2 -> UTC+1).
