@@ -12,20 +12,25 @@ import type { IngestLimits } from '../../src/types'
 import type { TestDatabase } from './db'
 import { SECRET, signToken } from './keys'
 
+/** The verifier of every test app: HS256 tokens signed with the test SECRET, as tokenFor makes. */
+export const testVerifier = () =>
+  createVerifier({
+    keySource: { kind: 'secret', secret: SECRET },
+    algorithms: undefined,
+    issuer: undefined,
+    audience: undefined,
+    ownerClaim: 'sub',
+    clockToleranceS: 30,
+  })
+
+/** The app over `db` with `limits` over the defaults, and the store it writes through. */
 export function testApp(db: TestDatabase, limits: Partial<IngestLimits> = {}) {
   const store = new TurnStore(db.client)
   const app = createApp({
     limits: { ...defaultLimits, ...limits },
     store,
     reads: new ReadStore(db.client),
-    verify: createVerifier({
-      keySource: { kind: 'secret', secret: SECRET },
-      algorithms: undefined,
-      issuer: undefined,
-      audience: undefined,
-      ownerClaim: 'sub',
-      clockToleranceS: 30,
-    }),
+    verify: testVerifier(),
     log: () => {},
     info: () => {},
   })

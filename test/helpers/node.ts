@@ -10,11 +10,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Client } from '@libsql/client'
+import { afterAll, beforeAll } from 'vitest'
 import { parseConfig } from '../../src/config'
 import { openNodeDatabase } from '../../src/node/database'
 import { type NodeServer, startNodeServer } from '../../src/node/server'
 import { type SqldServer, startSqld } from '../../src/node/sqld'
 import { tokenFor } from './app'
+import { createTestDatabase, type TestDatabase } from './db'
 import { SECRET } from './keys'
 
 export type Answer = {
@@ -151,6 +153,41 @@ export async function startStack(
     await close()
     throw error
   }
+}
+
+/** The file's server and database (set before its tests), and what the server logged. */
+export type FileServer = {
+  db: TestDatabase
+  server: NodeServer
+  /** Info notes (a client gone, …) and error lines, in order; the test may empty them. */
+  infos: string[]
+  errors: string[]
+}
+
+/**
+ * A Node server on 127.0.0.1 over a fresh temporary database for the calling file: started
+ * before its tests (after `prepare` ran on the database), stopped after them.
+ */
+export function serverForFile(
+  env: Record<string, string> = {},
+  prepare?: (db: TestDatabase) => Promise<void>,
+): FileServer {
+  const file = { infos: [], errors: [] } as unknown as FileServer
+  beforeAll(async () => {
+    file.db = await createTestDatabase()
+    await prepare?.(file.db)
+    const config = parseConfig({ LIBSQL_URL: file.db.url, JWT_SECRET: SECRET, ...env })
+    file.server = await startNodeServer(config, {
+      port: 0,
+      log: (message) => file.errors.push(message),
+      info: (message) => file.infos.push(message),
+    })
+  })
+  afterAll(async () => {
+    await file.server?.close()
+    await file.db?.close()
+  })
+  return file
 }
 
 /** The turn ids of `owner`, sorted. */

@@ -5,40 +5,25 @@
  */
 import { gzipSync } from 'node:zlib'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config'
-import { type NodeServer, startNodeServer } from '../../src/node/server'
-import { createTestDatabase, freshOwner, type TestDatabase, turnsOf } from '../helpers/db'
-import { SECRET } from '../helpers/keys'
-import { openIngest, sleep } from '../helpers/node'
+import { freshOwner, turnsOf } from '../helpers/db'
+import { openIngest, serverForFile, sleep } from '../helpers/node'
 import { ndjson, wireTurn } from '../helpers/turns'
 
-let db: TestDatabase
-let server: NodeServer
-const infos: string[] = []
-const errors: string[] = []
+const file = serverForFile({ INGEST_CHUNK_LINES: '2' })
 const uncaught: unknown[] = []
 const onUncaught = (error: unknown) => uncaught.push(error)
 
-beforeAll(async () => {
-  db = await createTestDatabase()
-  const config = parseConfig({ LIBSQL_URL: db.url, JWT_SECRET: SECRET, INGEST_CHUNK_LINES: '2' })
-  server = await startNodeServer(config, {
-    port: 0,
-    log: (message) => errors.push(message),
-    info: (message) => infos.push(message),
-  })
+beforeAll(() => {
   process.on('uncaughtException', onUncaught)
   process.on('unhandledRejection', onUncaught)
 })
-afterAll(async () => {
+afterAll(() => {
   process.off('uncaughtException', onUncaught)
   process.off('unhandledRejection', onUncaught)
-  await server.close()
-  await db.close()
 })
 afterEach(() => {
-  infos.length = 0
-  errors.length = 0
+  file.infos.length = 0
+  file.errors.length = 0
 })
 
 async function until(check: () => boolean | Promise<boolean>) {
@@ -54,7 +39,7 @@ describe('a client that hangs up mid-body', () => {
     it(`is noted once at info level, never as a server failure (${gzip ? 'gzip' : 'plain'})`, async () => {
       const owner = freshOwner('gone')
       const { req } = await openIngest(
-        server.url,
+        file.server.url,
         owner,
         gzip ? { 'content-encoding': 'gzip' } : {},
       )
@@ -62,16 +47,16 @@ describe('a client that hangs up mid-body', () => {
       const bytes = gzip ? gzipSync(text) : Buffer.from(text)
       // All but the end: the first chunks commit, the last line stays open.
       req.write(bytes.subarray(0, bytes.length - (gzip ? 8 : 3)))
-      await until(async () => (await turnsOf(db.client, owner)).length >= 4)
+      await until(async () => (await turnsOf(file.db.client, owner)).length >= 4)
       req.destroy()
 
-      await until(() => infos.length > 0)
+      await until(() => file.infos.length > 0)
       await sleep(100)
-      expect(infos).toHaveLength(1)
-      expect(infos[0]).toMatch(/^client gone POST \/v1\/ingest: 4 lines committed$/)
-      expect(errors).toEqual([])
+      expect(file.infos).toHaveLength(1)
+      expect(file.infos[0]).toMatch(/^client gone POST \/v1\/ingest: 4 lines committed$/)
+      expect(file.errors).toEqual([])
       expect(uncaught).toEqual([])
-      expect(await turnsOf(db.client, owner)).toHaveLength(4)
+      expect(await turnsOf(file.db.client, owner)).toHaveLength(4)
     })
   }
 })

@@ -7,56 +7,25 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config'
+import { describe, expect, it } from 'vitest'
 import { chunkUpserts, statementRows } from '../../src/db/statements'
 import { TurnStore } from '../../src/db/store'
 import { parseTurnLine } from '../../src/ingest/turn'
 import { openNodeDatabase } from '../../src/node/database'
 import { applyMigrations } from '../../src/node/migrations'
-import { type NodeServer, startNodeServer } from '../../src/node/server'
 import { WriterThread } from '../../src/node/writer/writer'
 import type { TurnRecord } from '../../src/types'
 import { post, testApp } from '../helpers/app'
-import {
-  createTestDatabase,
-  freshOwner,
-  refuseContent,
-  sessionsOf,
-  type TestDatabase,
-  type TurnRowOut,
-  turnsOf,
-} from '../helpers/db'
-import { SECRET } from '../helpers/keys'
-import { openIngest, postIngest } from '../helpers/node'
+import { freshOwner, refuseContent, sessionsOf, type TurnRowOut, turnsOf } from '../helpers/db'
+import { openIngest, postIngest, serverForFile } from '../helpers/node'
 import { ndjson, type WireTurn, wireTurn } from '../helpers/turns'
 
 /** Lines a chunk: two full hand-over groups of 64 and a remainder of 22 sealed with it. */
 const CHUNK_LINES = 150
 
-let db: TestDatabase
-let server: NodeServer
-/** What the server noted about clients that went away. */
-const notes: string[] = []
-
-beforeAll(async () => {
-  db = await createTestDatabase()
-  await refuseContent(db.client)
-  const config = parseConfig({
-    LIBSQL_URL: db.url,
-    JWT_SECRET: SECRET,
-    INGEST_CHUNK_LINES: String(CHUNK_LINES),
-  })
-  server = await startNodeServer(config, {
-    port: 0,
-    log: () => {},
-    info: (note) => notes.push(note),
-  })
-})
-afterAll(async () => {
-  await server.close()
-  await db.close()
-})
+const file = serverForFile({ INGEST_CHUNK_LINES: String(CHUNK_LINES) }, (_db) =>
+  refuseContent(file.db.client),
+)
 
 /**
  * `count` lines over 5 sessions whose session fields differ line by line (the earliest start is
@@ -97,12 +66,12 @@ const withoutOwner = (rows: TurnRowOut[]) => rows.map(({ owner: _, ...row }) => 
 /** What the plain TurnStore path (no thread, no hand-over) stores for `lines` as `owner`. */
 async function reference(lines: WireTurn[]) {
   const owner = freshOwner('reference')
-  const { app } = testApp(db, { chunkLines: CHUNK_LINES })
+  const { app } = testApp(file.db, { chunkLines: CHUNK_LINES })
   const res = await post(app, owner, ndjson(lines))
   expect(res.status).toBe(200)
   return {
-    turns: withoutOwner(await turnsOf(db.client, owner)),
-    sessions: withoutOwner(await sessionsOf(db.client, owner)),
+    turns: withoutOwner(await turnsOf(file.db.client, owner)),
+    sessions: withoutOwner(await sessionsOf(file.db.client, owner)),
   }
 }
 
@@ -143,20 +112,20 @@ describe('refusals isolated by each sink', () => {
       records[i] = { ...(records[i] as TurnRecord), content: 'poison' }
     const threaded = freshOwner('thread')
     const plain = freshOwner('plain')
-    const writer = new WriterThread(db.url)
+    const writer = new WriterThread(file.db.url)
     try {
       const viaThread = await writer.write(threaded, records)
-      const viaStore = await new TurnStore(db.client).write(plain, records)
+      const viaStore = await new TurnStore(file.db.client).write(plain, records)
       expect(viaThread.refused.map((r) => r.index)).toEqual([3, 64, 100, 149])
       expect(viaThread.refused).toEqual(viaStore.refused)
       expect(viaThread.refused[0]?.code).toBe('DB_CONSTRAINT')
-      expect(withoutOwner(await turnsOf(db.client, threaded))).toEqual(
-        withoutOwner(await turnsOf(db.client, plain)),
+      expect(withoutOwner(await turnsOf(file.db.client, threaded))).toEqual(
+        withoutOwner(await turnsOf(file.db.client, plain)),
       )
-      expect(withoutOwner(await sessionsOf(db.client, threaded))).toEqual(
-        withoutOwner(await sessionsOf(db.client, plain)),
+      expect(withoutOwner(await sessionsOf(file.db.client, threaded))).toEqual(
+        withoutOwner(await sessionsOf(file.db.client, plain)),
       )
-      expect(await turnsOf(db.client, threaded)).toHaveLength(146)
+      expect(await turnsOf(file.db.client, threaded)).toHaveLength(146)
     } finally {
       await writer.close()
     }
@@ -167,12 +136,12 @@ describe('the hand-over to the writer thread', () => {
   it('stores exactly what the plain path stores, over several chunks', async () => {
     const lines = linesOf(400, 'plain')
     const owner = freshOwner()
-    const { status, body } = await postIngest(server.url, owner, ndjson(lines))
+    const { status, body } = await postIngest(file.server.url, owner, ndjson(lines))
     expect(status).toBe(200)
     expect(body).toMatchObject({ accepted: 400, rejected: 0, chunks: 3 })
     const expected = await reference(lines)
-    expect(withoutOwner(await turnsOf(db.client, owner))).toEqual(expected.turns)
-    expect(withoutOwner(await sessionsOf(db.client, owner))).toEqual(expected.sessions)
+    expect(withoutOwner(await turnsOf(file.db.client, owner))).toEqual(expected.turns)
+    expect(withoutOwner(await sessionsOf(file.db.client, owner))).toEqual(expected.sessions)
   })
 
   it('writes a refused chunk line by line, rejecting only the refused line', async () => {
@@ -180,7 +149,7 @@ describe('the hand-over to the writer thread', () => {
     // Line 200 is the 50th of the second chunk: in its first hand-over group.
     const poisoned = lines.map((line, i) => (i === 199 ? { ...line, content: 'poison' } : line))
     const owner = freshOwner()
-    const { status, body } = await postIngest(server.url, owner, ndjson(poisoned))
+    const { status, body } = await postIngest(file.server.url, owner, ndjson(poisoned))
     expect(status).toBe(207)
     expect(body).toMatchObject({
       accepted: 399,
@@ -188,18 +157,18 @@ describe('the hand-over to the writer thread', () => {
       errors: [{ line: 200, code: 'DB_CONSTRAINT' }],
     })
     const expected = await reference(lines.filter((_, i) => i !== 199))
-    expect(withoutOwner(await turnsOf(db.client, owner))).toEqual(expected.turns)
-    expect(withoutOwner(await sessionsOf(db.client, owner))).toEqual(expected.sessions)
+    expect(withoutOwner(await turnsOf(file.db.client, owner))).toEqual(expected.turns)
+    expect(withoutOwner(await sessionsOf(file.db.client, owner))).toEqual(expected.sessions)
   })
 
   it('keeps the drafts of requests that fill them at the same time apart', async () => {
     const owners = Array.from({ length: 6 }, () => freshOwner())
     const answers = await Promise.all(
-      owners.map((owner) => postIngest(server.url, owner, ndjson(linesOf(300, owner)))),
+      owners.map((owner) => postIngest(file.server.url, owner, ndjson(linesOf(300, owner)))),
     )
     for (const [i, owner] of owners.entries()) {
       expect(answers[i]?.body).toMatchObject({ accepted: 300, chunks: 2 })
-      const rows = await turnsOf(db.client, owner)
+      const rows = await turnsOf(file.db.client, owner)
       expect(rows).toHaveLength(300)
       expect(rows.filter((row) => !String(row.content).startsWith(`${owner} `))).toEqual([])
     }
@@ -207,20 +176,20 @@ describe('the hand-over to the writer thread', () => {
 
   it('never writes the part of a chunk it was handed when the client goes away', async () => {
     const owner = freshOwner()
-    const { req, answer } = await openIngest(server.url, owner)
+    const { req, answer } = await openIngest(file.server.url, owner)
     // 100 lines: the first 64 are on the thread; the chunk is never sealed.
     req.write(ndjson(linesOf(100, 'gone')))
     await new Promise((resolve) => setTimeout(resolve, 200))
-    const before = notes.length
+    const before = file.infos.length
     req.destroy()
     await answer.catch(() => {})
-    // The server is done with the request once it notes the client gone.
+    // The server is done with the request once it file.infos the client gone.
     await expect
-      .poll(() => notes.slice(before), { timeout: 5000 })
+      .poll(() => file.infos.slice(before), { timeout: 5000 })
       .toContain('client gone POST /v1/ingest: 0 lines committed')
-    const after = await postIngest(server.url, owner, ndjson(linesOf(1, 'after')))
+    const after = await postIngest(file.server.url, owner, ndjson(linesOf(1, 'after')))
     expect(after.status).toBe(200)
-    expect((await turnsOf(db.client, owner)).map((row) => row.content)).toEqual(['after 0'])
+    expect((await turnsOf(file.db.client, owner)).map((row) => row.content)).toEqual(['after 0'])
   })
 })
 

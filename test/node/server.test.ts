@@ -6,49 +6,21 @@
 import type { ClientRequest } from 'node:http'
 import { PassThrough } from 'node:stream'
 import { createGzip, deflateSync, gzipSync } from 'node:zlib'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseConfig } from '../../src/config'
+import { describe, expect, it } from 'vitest'
 import { nodeBody } from '../../src/node/body'
-import { type NodeServer, startNodeServer } from '../../src/node/server'
-import {
-  createTestDatabase,
-  freshOwner,
-  refuseContent,
-  type TestDatabase,
-  turnsOf,
-} from '../helpers/db'
-import { SECRET } from '../helpers/keys'
-import { openIngest } from '../helpers/node'
+import { freshOwner, refuseContent, turnsOf } from '../helpers/db'
+import { openIngest, serverForFile } from '../helpers/node'
 import { ndjson, wireTurn } from '../helpers/turns'
 
-let db: TestDatabase
-let server: NodeServer
-/** What the server noted about clients that went away. */
-const notes: string[] = []
-
-beforeAll(async () => {
-  db = await createTestDatabase()
-  const config = parseConfig({
-    LIBSQL_URL: db.url,
-    JWT_SECRET: SECRET,
-    INGEST_CHUNK_LINES: '2',
-    INGEST_MAX_BODY_BYTES: '20000',
-    INGEST_IDLE_TIMEOUT_MS: '300',
-  })
-  server = await startNodeServer(config, {
-    port: 0,
-    log: () => {},
-    info: (note) => notes.push(note),
-  })
-})
-afterAll(async () => {
-  await server.close()
-  await db.close()
+const file = serverForFile({
+  INGEST_CHUNK_LINES: '2',
+  INGEST_MAX_BODY_BYTES: '20000',
+  INGEST_IDLE_TIMEOUT_MS: '300',
 })
 
 /** A streaming POST to this file's server. */
 const open = (owner: string, headers: Record<string, string> = {}) =>
-  openIngest(server.url, owner, headers)
+  openIngest(file.server.url, owner, headers)
 
 const ENCODINGS = [
   ['plain', {}],
@@ -85,7 +57,7 @@ describe('Node server over real sockets', () => {
       const body = sender(req, headers)
       await body.send(THREE())
       await expect
-        .poll(async () => (await turnsOf(db.client, owner)).length, { timeout: 5000 })
+        .poll(async () => (await turnsOf(file.db.client, owner)).length, { timeout: 5000 })
         .toBe(2)
       await body.end(ndjson([wireTurn({ turn_id: '4' })]))
       const { status, body: summary } = await answer
@@ -101,16 +73,16 @@ describe('Node server over real sockets', () => {
       const { req } = await open(owner, headers)
       await sender(req, headers).send(THREE())
       await expect
-        .poll(async () => (await turnsOf(db.client, owner)).length, { timeout: 5000 })
+        .poll(async () => (await turnsOf(file.db.client, owner)).length, { timeout: 5000 })
         .toBe(2)
-      const before = notes.length
+      const before = file.infos.length
       req.destroy()
-      // The server is done with the request once it notes the client gone: nothing lands after.
+      // The server is done with the request once it file.infos the client gone: nothing lands after.
       await expect
-        .poll(() => notes.slice(before), { timeout: 5000 })
+        .poll(() => file.infos.slice(before), { timeout: 5000 })
         .toContain('client gone POST /v1/ingest: 2 lines committed')
-      expect((await turnsOf(db.client, owner)).map((r) => r.turn_id)).toEqual(['1', '2'])
-      expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+      expect((await turnsOf(file.db.client, owner)).map((r) => r.turn_id)).toEqual(['1', '2'])
+      expect((await fetch(`${file.server.url}/healthz`)).status).toBe(200)
     },
   )
 
@@ -123,7 +95,7 @@ describe('Node server over real sockets', () => {
       const { status, body } = await answer
       expect(status).toBe(408)
       expect(body).toMatchObject({ code: 'BODY_TIMEOUT', committed: { accepted: 2, chunks: 1 } })
-      expect(await turnsOf(db.client, owner)).toHaveLength(2)
+      expect(await turnsOf(file.db.client, owner)).toHaveLength(2)
       req.destroy()
     },
   )
@@ -136,12 +108,12 @@ describe('Node server over real sockets', () => {
     // A first chunk lands, then the body goes on past the cap.
     for (let i = 0; i < 3; i++) req.write(line(i))
     await expect
-      .poll(async () => (await turnsOf(db.client, owner)).length, { timeout: 5000 })
+      .poll(async () => (await turnsOf(file.db.client, owner)).length, { timeout: 5000 })
       .toBe(2)
     for (let i = 3; i < 30; i++) req.write(line(i))
     const { status, body } = await answer
     expect(status).toBe(413)
-    const stored = await turnsOf(db.client, owner)
+    const stored = await turnsOf(file.db.client, owner)
     expect(body).toMatchObject({
       code: 'PAYLOAD_TOO_LARGE',
       committed: { accepted: stored.length },
@@ -151,7 +123,7 @@ describe('Node server over real sockets', () => {
   })
 
   it('answers 401 to a client that sends a large body without a token', async () => {
-    const res = await fetch(`${server.url}/v1/ingest`, {
+    const res = await fetch(`${file.server.url}/v1/ingest`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-ndjson' },
       body: 'x'.repeat(1_000_000),
@@ -191,7 +163,7 @@ describe('the Node server reads request bodies itself (nodeBody)', () => {
     const { status, body } = await answer
     expect(status).toBe(200)
     expect(body).toMatchObject({ accepted: 5, chunks: 3, bytes: Buffer.byteLength(text) })
-    expect((await turnsOf(db.client, owner)).map((r) => r.turn_id)).toEqual([
+    expect((await turnsOf(file.db.client, owner)).map((r) => r.turn_id)).toEqual([
       '0',
       '1',
       '2',
@@ -210,7 +182,7 @@ describe('the Node server reads request bodies itself (nodeBody)', () => {
       const { status, body } = await answer
       expect(status).toBe(400)
       expect(body).toMatchObject({ code: 'BAD_ENCODING' })
-      const stored = await turnsOf(db.client, owner)
+      const stored = await turnsOf(file.db.client, owner)
       expect(body.committed).toMatchObject({ accepted: stored.length })
       expect(stored.length).toBe(bytes === truncated ? 2 : 0)
     }
@@ -219,7 +191,7 @@ describe('the Node server reads request bodies itself (nodeBody)', () => {
 
 describe('the embedded database writer', () => {
   it('rejects only the line the database refuses, as DB_CONSTRAINT, and commits the rest', async () => {
-    await refuseContent(db.client)
+    await refuseContent(file.db.client)
     const owner = freshOwner()
     const { req, answer } = await open(owner)
     req.end(
@@ -236,11 +208,11 @@ describe('the embedded database writer', () => {
       rejected: 1,
       errors: [{ line: 2, code: 'DB_CONSTRAINT' }],
     })
-    expect((await turnsOf(db.client, owner)).map((r) => r.turn_id)).toEqual(['a', 'c'])
+    expect((await turnsOf(file.db.client, owner)).map((r) => r.turn_id)).toEqual(['a', 'c'])
   })
 
   it('keeps line order when a chunk is split while the next one is already on the thread', async () => {
-    await refuseContent(db.client)
+    await refuseContent(file.db.client)
     const owner = freshOwner()
     const { req, answer } = await open(owner)
     // Chunk [1, 2] is refused and split in halves; chunk [3, 4] was made ready before that and
@@ -256,7 +228,7 @@ describe('the embedded database writer', () => {
     const { status, body } = await answer
     expect(status).toBe(207)
     expect(body).toMatchObject({ accepted: 3, errors: [{ line: 2, code: 'DB_CONSTRAINT' }] })
-    const rows = await turnsOf(db.client, owner)
+    const rows = await turnsOf(file.db.client, owner)
     expect(rows.map((r) => [r.turn_id, r.content])).toEqual([
       ['x', 'second'],
       ['y', 'last'],
@@ -269,7 +241,7 @@ describe('npm run serve fails closed', () => {
     const { spawnSync } = await import('node:child_process')
     const value = 'too-short-a-secret'
     const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/node/serve.ts'], {
-      env: { PATH: process.env.PATH, JWT_SECRET: value, PORT: '0', LIBSQL_URL: db.url },
+      env: { PATH: process.env.PATH, JWT_SECRET: value, PORT: '0', LIBSQL_URL: file.db.url },
       encoding: 'utf8',
       timeout: 20_000,
     })

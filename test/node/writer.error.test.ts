@@ -11,7 +11,6 @@ import { Worker } from 'node:worker_threads'
 import type { Client, InValue } from '@libsql/client'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createApp } from '../../src/app'
-import { createVerifier } from '../../src/auth/jwt'
 import { defaultLimits } from '../../src/config'
 import { ReadStore } from '../../src/db/reads'
 import { lineSession } from '../../src/db/sessions'
@@ -22,9 +21,8 @@ import { applyMigrations } from '../../src/node/migrations'
 import type { FromThread, WriterData } from '../../src/node/writer/messages'
 import { WriterThread } from '../../src/node/writer/writer'
 import type { TurnRecord } from '../../src/types'
-import { post } from '../helpers/app'
+import { post, testVerifier } from '../helpers/app'
 import { freshOwner, turnsOf } from '../helpers/db'
-import { SECRET } from '../helpers/keys'
 import { turnIdsOf } from '../helpers/node'
 import { ndjson, type WireTurn, wireTurn } from '../helpers/turns'
 
@@ -62,14 +60,7 @@ const appOver = (writer: WriterThread, client: Client) =>
     limits: { ...defaultLimits, chunkLines: 2 },
     store: { write: (owner, records) => writer.write(owner, records), ping: async () => {} },
     reads: new ReadStore(client),
-    verify: createVerifier({
-      keySource: { kind: 'secret', secret: SECRET },
-      algorithms: undefined,
-      issuer: undefined,
-      audience: undefined,
-      ownerClaim: 'sub',
-      clockToleranceS: 30,
-    }),
+    verify: testVerifier(),
     log: () => {},
   })
 

@@ -5,11 +5,17 @@
  * answered and handled, never uncaught; a ws:/wss: LIBSQL_URL is refused at configuration with
  * a request id on the answer.
  */
-import { SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import worker from '../../src/index'
 import { openBody } from '../../src/ingest/body'
-import { bindings, ownerFactory, tokenFor, workerDatabase } from './helpers'
+import {
+  bindings,
+  gzipped as gzip,
+  postIngest as ingest,
+  ownerFactory,
+  turnCount,
+  workerDatabase,
+} from './helpers'
 
 const db = workerDatabase()
 
@@ -28,32 +34,6 @@ const line = () =>
   })
 const lines = (n: number) => `${Array.from({ length: n }, line).join('\n')}\n`
 
-async function ingest(owner: string, payload: BodyInit, headers: Record<string, string> = {}) {
-  return SELF.fetch('http://tributary.test/v1/ingest', {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-ndjson',
-      authorization: `Bearer ${await tokenFor(owner)}`,
-      ...headers,
-    },
-    body: payload,
-    ...(payload instanceof ReadableStream ? { duplex: 'half' } : {}),
-  } as RequestInit)
-}
-
-const count = async (owner: string) =>
-  Number(
-    (await db.execute({ sql: 'select count(*) as n from turns where owner = ?', args: [owner] }))
-      .rows[0]?.n,
-  )
-
-const gzip = async (text: string): Promise<Uint8Array> =>
-  new Uint8Array(
-    await new Response(
-      new Blob([text]).stream().pipeThrough(new CompressionStream('gzip')),
-    ).arrayBuffer(),
-  )
-
 describe('the subrequest budget (INGEST_MAX_CHUNKS)', () => {
   it('stops at 45 transactions with a 413 whose committed matches sqld', async () => {
     const owner = freshOwner()
@@ -68,7 +48,7 @@ describe('the subrequest budget (INGEST_MAX_CHUNKS)', () => {
     expect(body.code).toBe('PAYLOAD_TOO_LARGE')
     expect(body.committed).toMatchObject({ accepted: 90, chunks: 45 })
     expect(body.detail).toContain('from line 91')
-    expect(await count(owner)).toBe(90)
+    expect(await turnCount(db, owner)).toBe(90)
   })
 })
 

@@ -6,7 +6,15 @@
 import { SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import worker from '../../src/index'
-import { bindings, ownerFactory, tokenFor, workerDatabase } from './helpers'
+import {
+  bindings,
+  gzipped as gzip,
+  postIngest as ingest,
+  ownerFactory,
+  tokenFor,
+  turnCount,
+  workerDatabase,
+} from './helpers'
 
 const db = workerDatabase()
 
@@ -28,43 +36,13 @@ const line = (overrides: Record<string, unknown> = {}) =>
 
 const body = (count: number) => `${Array.from({ length: count }, () => line()).join('\n')}\n`
 
-async function ingest(
-  owner: string | undefined,
-  payload: BodyInit | null,
-  headers: Record<string, string> = {},
-): Promise<Response> {
-  return SELF.fetch('http://tributary.test/v1/ingest', {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-ndjson',
-      ...(owner === undefined ? {} : { authorization: `Bearer ${await tokenFor(owner)}` }),
-      ...headers,
-    },
-    body: payload,
-    ...(payload instanceof ReadableStream ? { duplex: 'half' } : {}),
-  } as RequestInit)
-}
-
-const count = async (owner: string) =>
-  Number(
-    (await db.execute({ sql: 'select count(*) as n from turns where owner = ?', args: [owner] }))
-      .rows[0]?.n,
-  )
-
-const gzip = async (text: string): Promise<Uint8Array> =>
-  new Uint8Array(
-    await new Response(
-      new Blob([text]).stream().pipeThrough(new CompressionStream('gzip')),
-    ).arrayBuffer(),
-  )
-
 describe('worker entry inside workerd, on sqld', () => {
   it('accepts a body and stores every line under the token owner', async () => {
     const owner = freshOwner()
     const res = await ingest(owner, body(5))
     expect(res.status).toBe(200)
     expect(await res.json()).toMatchObject({ accepted: 5, rejected: 0, lines: 5, chunks: 3 })
-    expect(await count(owner)).toBe(5)
+    expect(await turnCount(db, owner)).toBe(5)
     const row = await db.execute({
       sql: 'select owner, timestamp from turns where owner = ? limit 1',
       args: [owner],
@@ -82,7 +60,7 @@ describe('worker entry inside workerd, on sqld', () => {
       [2, 'INVALID_JSON'],
       [4, 'INVALID_FIELD'],
     ])
-    expect(await count(owner)).toBe(2)
+    expect(await turnCount(db, owner)).toBe(2)
   })
 
   it('answers 401 with WWW-Authenticate, before reading the body', async () => {
@@ -131,7 +109,7 @@ describe('worker entry inside workerd, on sqld', () => {
     expect(res.status).toBe(413)
     const problem = (await res.json()) as { committed: { accepted: number } }
     expect(problem.committed.accepted).toBeGreaterThan(0)
-    expect(problem.committed.accepted).toBe(await count(owner))
+    expect(problem.committed.accepted).toBe(await turnCount(db, owner))
     expect(cancelled).toBe(true)
     expect(sent).toBeLessThan(20)
   })
@@ -141,7 +119,7 @@ describe('worker entry inside workerd, on sqld', () => {
     const res = await ingest(owner, await gzip(body(4)), { 'content-encoding': 'gzip' })
     expect(res.status).toBe(200)
     expect(await res.json()).toMatchObject({ accepted: 4 })
-    expect(await count(owner)).toBe(4)
+    expect(await turnCount(db, owner)).toBe(4)
   })
 
   it('streams: the first chunk is in sqld before the request body has ended', async () => {
@@ -158,7 +136,7 @@ describe('worker entry inside workerd, on sqld', () => {
     expect((await SELF.fetch('http://tributary.test/readyz')).status).toBe(200)
     const answer = ingest(owner, stream)
     controller.enqueue(new TextEncoder().encode(body(3)))
-    await expect.poll(() => count(owner), { timeout: 10_000, interval: 50 }).toBe(2)
+    await expect.poll(() => turnCount(db, owner), { timeout: 10_000, interval: 50 }).toBe(2)
     controller.enqueue(new TextEncoder().encode(body(1)))
     controller.close()
     const res = await answer

@@ -20,7 +20,7 @@ import {
   POISON,
   piecesOf,
 } from '../helpers/model'
-import { ownerFactory, tokenFor, workerDatabase } from './helpers'
+import { gzipped as gzip, ownerFactory, tokenFor, workerDatabase } from './helpers'
 import { WORKERS_TEST_SECRET } from './secret'
 
 const db = workerDatabase({ fetch: fetchWithDeadline(10_000) })
@@ -73,13 +73,6 @@ const caseArbitrary: fc.Arbitrary<Case> = fc.record({
     },
   ),
 })
-
-const gzip = async (bytes: Uint8Array): Promise<Uint8Array> =>
-  new Uint8Array(
-    await new Response(
-      new Blob([bytes]).stream().pipeThrough(new CompressionStream('gzip')),
-    ).arrayBuffer(),
-  )
 
 function pieceStream(pieces: Uint8Array[], failAfter?: number): ReadableStream<Uint8Array> {
   let i = 0
