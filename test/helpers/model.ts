@@ -477,3 +477,26 @@ export function piecesOf(body: Uint8Array, cuts: number[]): Uint8Array[] {
   }
   return pieces
 }
+
+/** A number in [0, 1): where in a body something happens. */
+export const fraction = fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true })
+
+/** A body that delivers `pieces` one read at a time, then ends or fails after `failAfter`. */
+export function pieceStream(pieces: Uint8Array[], failAfter?: number): ReadableStream<Uint8Array> {
+  let i = 0
+  return new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        if (failAfter !== undefined && i === failAfter) {
+          controller.error(new Error('the client went away'))
+          return
+        }
+        const piece = pieces[i++]
+        if (piece === undefined) controller.close()
+        // A copy: the reader may keep what it is handed.
+        else controller.enqueue(piece.slice())
+      },
+    },
+    { highWaterMark: 0 },
+  )
+}

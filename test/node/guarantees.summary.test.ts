@@ -47,7 +47,9 @@ import {
   buildBody,
   type Expected,
   expectOutcome,
+  fraction,
   POISON,
+  pieceStream,
   piecesOf,
 } from '../helpers/model'
 
@@ -106,8 +108,6 @@ type Case = {
     | { kind: 'gzipTruncated'; at: number }
 }
 
-const fraction = fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true })
-
 const caseArbitrary: fc.Arbitrary<Case> = fc.record({
   spec: bodySpec,
   limits: fc.record({
@@ -139,26 +139,6 @@ const caseArbitrary: fc.Arbitrary<Case> = fc.record({
     },
   ),
 })
-
-/** A body that delivers `pieces` one read at a time, then ends or fails after `failAfter`. */
-function pieceStream(pieces: Uint8Array[], failAfter?: number): ReadableStream<Uint8Array> {
-  let i = 0
-  return new ReadableStream<Uint8Array>(
-    {
-      pull(controller) {
-        if (failAfter !== undefined && i === failAfter) {
-          controller.error(new Error('the client went away'))
-          return
-        }
-        const piece = pieces[i++]
-        if (piece === undefined) controller.close()
-        // A copy: the reader may keep what it is handed.
-        else controller.enqueue(piece.slice())
-      },
-    },
-    { highWaterMark: 0 },
-  )
-}
 
 /**
  * The same body as a Node stream, as the Node server reads a request: one piece at a time, asked

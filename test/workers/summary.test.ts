@@ -17,7 +17,9 @@ import {
   buildBody,
   type Expected,
   expectOutcome,
+  fraction,
   POISON,
+  pieceStream,
   piecesOf,
 } from '../helpers/model'
 import { gzipped as gzip, ownerFactory, tokenFor, workerDatabase } from './helpers'
@@ -45,8 +47,6 @@ type Case = {
     | { kind: 'gzipTruncated'; at: number }
 }
 
-const fraction = fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true })
-
 const caseArbitrary: fc.Arbitrary<Case> = fc.record({
   spec: bodySpec,
   limits: fc.record({
@@ -73,24 +73,6 @@ const caseArbitrary: fc.Arbitrary<Case> = fc.record({
     },
   ),
 })
-
-function pieceStream(pieces: Uint8Array[], failAfter?: number): ReadableStream<Uint8Array> {
-  let i = 0
-  return new ReadableStream<Uint8Array>(
-    {
-      pull(controller) {
-        if (failAfter !== undefined && i === failAfter) {
-          controller.error(new Error('the client went away'))
-          return
-        }
-        const piece = pieces[i++]
-        if (piece === undefined) controller.close()
-        else controller.enqueue(piece.slice())
-      },
-    },
-    { highWaterMark: 0 },
-  )
-}
 
 type Outcome = { summary: Summary; status: number; code?: string }
 
