@@ -32,7 +32,8 @@ export const settings = {
   out: process.env.BENCH_OUT ?? join(root, 'bench', 'results.json'),
 }
 
-function intFromEnv(name: string, fallback: number): number {
+/** A positive integer from the environment variable `name`, `fallback` when unset or empty. */
+export function intFromEnv(name: string, fallback: number): number {
   const text = process.env[name]?.trim()
   if (text === undefined || text === '') return fallback
   const n = Number(text)

@@ -13,9 +13,10 @@ import journal from '../../drizzle/meta/_journal.json'
 import { openNodeDatabase } from '../../src/node/database'
 import { applyMigrations } from '../../src/node/migrations'
 import { percentile } from '../client'
+import { rng } from '../corpus'
 import { type Figure, figures, phaseTargets } from '../report'
 import { root, startServe } from '../servers'
-import { log, SECRET, settings, token as tokenFor } from '../settings'
+import { intFromEnv, log, SECRET, settings, token as tokenFor } from '../settings'
 
 const OWNER = 'bench-reader'
 /** The corpus ends here, so "the last 90 days" is the same rows on every run. */
@@ -29,24 +30,6 @@ type Native = {
   prepare(sql: string): { run(args: unknown[]): unknown }
   exec(sql: string): void
   close(): void
-}
-
-const intFromEnv = (name: string, fallback: number) => {
-  const n = Number(process.env[name]?.trim() || fallback)
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`)
-  return n
-}
-
-/** A small deterministic generator, so every run builds the same corpus. */
-function random(seed: number) {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 const sessionKey = (i: number) => ({
@@ -80,7 +63,7 @@ async function corpusDatabase(turns: number, sessions: number) {
     `insert into turns (owner, tool, host, session_id, turn_id, seq, role, timestamp, content, model,
        tokens_in, tokens_out, cost_usd, tool_calls, metadata) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   )
-  const next = random(17)
+  const next = rng(17)
   const roles = ['user', 'assistant', 'assistant', 'tool']
   let written = 0
   db.exec('BEGIN')
@@ -188,7 +171,7 @@ export async function readPhase(): Promise<void> {
       ).next_cursor
     }
     const deep = `/v1/sessions?limit=50${cursor === null ? '' : `&cursor=${cursor}`}`
-    const next = random(5)
+    const next = rng(5)
     const turnsPath = () => {
       const k = sessionKey(Math.floor(next() * sessions))
       return `/v1/sessions/${k.tool}/${k.host}/${k.sessionId}/turns`
