@@ -336,14 +336,16 @@ class IdleWindow {
       reader,
       Math.min(idleLeft, deadlineLeft),
       deadlineLeft < idleLeft
-        ? new ApiError(
-            'BODY_TIMEOUT',
-            `The request passed its ${this.#deadlineMs} ms deadline (INGEST_REQUEST_TIMEOUT_MS); stopped reading. Lines in \`committed\` are stored; send the rest in a new request.`,
-          )
-        : new ApiError(
-            'BODY_TIMEOUT',
-            `The body stalled: fewer than ${MIN_BYTES_PER_IDLE_WINDOW} bytes arrived in ${this.#windowMs} ms; stopped reading.`,
-          ),
+        ? () =>
+            new ApiError(
+              'BODY_TIMEOUT',
+              `The request passed its ${this.#deadlineMs} ms deadline (INGEST_REQUEST_TIMEOUT_MS); stopped reading. Lines in \`committed\` are stored; send the rest in a new request.`,
+            )
+        : () =>
+            new ApiError(
+              'BODY_TIMEOUT',
+              `The body stalled: fewer than ${MIN_BYTES_PER_IDLE_WINDOW} bytes arrived in ${this.#windowMs} ms; stopped reading.`,
+            ),
       this.#signal,
       this.#retryAfterS,
     )
@@ -366,11 +368,14 @@ const shuttingDown = (retryAfterS: number) =>
     { headers: { 'Retry-After': String(retryAfterS) } },
   )
 
-/** One read of the body; `timedOut` when nothing arrives for `ms`; stopped when `signal` aborts. */
+/**
+ * One read of the body; `timedOut()` (made only then: an Error captures its stack) when nothing
+ * arrives for `ms`; stopped when `signal` aborts.
+ */
 async function readWithin(
   reader: BodyReader,
   ms: number,
-  timedOut: ApiError,
+  timedOut: () => ApiError,
   signal: AbortSignal | undefined,
   retryAfterS: number,
 ): Promise<ReadableStreamReadResult<Uint8Array>> {
@@ -378,7 +383,7 @@ async function readWithin(
   let timer: ReturnType<typeof setTimeout> | undefined
   let onAbort: (() => void) | undefined
   const stop = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(timedOut), ms)
+    timer = setTimeout(() => reject(timedOut()), ms)
     onAbort = () => reject(shuttingDown(retryAfterS))
     signal?.addEventListener('abort', onAbort, { once: true })
   })
