@@ -24,6 +24,7 @@ import {
   validTimestamp,
   wellFormed,
 } from './records'
+import { SPLICE_MIN_CHARS, sourceJsonOf } from './splice'
 import type { Converter, ConverterContext, ImportEvent, SourceRecord, WireTurn } from './types'
 
 const TOOL = 'claude-code'
@@ -183,7 +184,7 @@ function readBlocks(content: unknown): Blocks {
 type Usage = Record<string, unknown>
 
 /** One API message's lines: which holds the tokens, and that turn as it reads without them. */
-type Group = { holder: string; base: WireTurn; seen: Set<string> }
+type Group = { holder: string; base: WireTurn; baseJson: string | undefined; seen: Set<string> }
 
 /** Sets the group's tokens, cache counts and cost on `turn` from one line's usage. */
 function applyUsage(
@@ -227,6 +228,10 @@ function applyUsage(
   metadata.price_table = PRICE_TABLE_DATE
 }
 
+/** The event's `contentJson` field, absent when there is none. */
+const spliced = (contentJson: string | undefined) =>
+  contentJson === undefined ? {} : { contentJson }
+
 export function openClaudeCode(ctx: ConverterContext): Converter {
   const sessions = new Map<string, string | undefined>() // session id -> its first cwd
   let earliest: string | undefined
@@ -247,6 +252,7 @@ export function openClaudeCode(ctx: ConverterContext): Converter {
     uuid: string,
     turn: WireTurn,
     metadata: Record<string, unknown>,
+    contentJson: string | undefined,
     events: ImportEvent[],
   ): boolean {
     if (key === undefined) return true
@@ -255,7 +261,7 @@ export function openClaudeCode(ctx: ConverterContext): Converter {
     if (group === undefined) {
       const holder = closed.get(key)
       if (holder !== undefined) return holder === uuid
-      groups.set(key, { holder: uuid, base: base(), seen: new Set([uuid]) })
+      groups.set(key, { holder: uuid, base: base(), baseJson: contentJson, seen: new Set([uuid]) })
       if (groups.size > OPEN_GROUPS) {
         const [oldest, evicted] = groups.entries().next().value ?? []
         if (oldest !== undefined && evicted !== undefined) {
@@ -269,9 +275,15 @@ export function openClaudeCode(ctx: ConverterContext): Converter {
     groups.set(key, group)
     if (group.seen.has(uuid)) return group.holder === uuid
     group.seen.add(uuid)
-    events.push({ kind: 'turn', line: group.base.seq, turn: group.base })
+    events.push({
+      kind: 'turn',
+      line: group.base.seq,
+      turn: group.base,
+      ...spliced(group.baseJson),
+    })
     group.holder = uuid
     group.base = base()
+    group.baseJson = contentJson
     return true
   }
 
@@ -320,9 +332,15 @@ export function openClaudeCode(ctx: ConverterContext): Converter {
       role,
       timestamp,
     }
-    const content = role === 'tool' ? blocks.results.join('\n') : blocks.texts.join('\n')
+    const parts = role === 'tool' ? blocks.results : blocks.texts
+    const content = parts.join('\n')
     if (content !== '' || blocks.texts.length > 0 || role === 'tool')
       turn.content = wellFormed(content)
+    // A long content that is one string of the line is written as its text there (splice.ts).
+    const contentJson =
+      parts.length === 1 && turn.content !== undefined && turn.content.length >= SPLICE_MIN_CHARS
+        ? sourceJsonOf(text, turn.content)
+        : undefined
     const model = str(message.model)
     if (model !== undefined) turn.model = wellFormed(model)
     if (blocks.toolCalls.length > 0) turn.tool_calls = safeCalls(blocks.toolCalls)
@@ -373,11 +391,11 @@ export function openClaudeCode(ctx: ConverterContext): Converter {
       usage === undefined || str(message.id) === undefined
         ? undefined
         : `${message.id}\u0000${str(r.requestId) ?? ''}`
-    if (usage !== undefined && holdsTokens(groupKey, r.uuid, turn, metadata, events)) {
+    if (usage !== undefined && holdsTokens(groupKey, r.uuid, turn, metadata, contentJson, events)) {
       applyUsage(turn, metadata, usage, r.costUSD)
     }
     turn.metadata = safeMetadata(metadata)
-    events.push({ kind: 'turn', line, turn })
+    events.push({ kind: 'turn', line, turn, ...spliced(contentJson) })
     return events
   }
 

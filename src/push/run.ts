@@ -11,6 +11,7 @@ import { type FileIdentity, firstLines, identify, listFiles, readLines } from '.
 import { detectSourceFormat, isStateless, openSourceConverter } from './formats'
 import type { Progress } from './progress'
 import { type Covered, type LineRejection, SendError, Sender } from './sender'
+import { splicedLine } from './splice'
 import { PushState, type ResumePoint, resumePoint } from './state'
 import type { ImportEvent, WireTurn } from './types'
 
@@ -144,6 +145,7 @@ export async function push(options: PushOptions): Promise<PushSummary> {
           ...(options.baseDelayMs === undefined ? {} : { baseDelayMs: options.baseDelayMs }),
         })
   if (sender === undefined && !options.dryRun) throw new Error('a token is needed to send')
+  const printer = sender === undefined ? new LinePrinter(options.out) : undefined
 
   const emit = async (file: FileRun, events: ImportEvent[]) => {
     for (const event of events) {
@@ -151,11 +153,14 @@ export async function push(options: PushOptions): Promise<PushSummary> {
         const update = !see(file, event.turn)
         if (update) summary.updates++
         else summary.turnsSent++
-        const text = JSON.stringify(event.turn)
+        const text =
+          (event.contentJson === undefined
+            ? undefined
+            : splicedLine(event.turn, event.contentJson)) ?? JSON.stringify(event.turn)
         if (sender !== undefined) {
           await sender.add({ text, tag: { kind: 'turn', file, line: event.line, update } })
-        } else if (!options.out.write(`${text}\n`)) {
-          await once(options.out, 'drain')
+        } else {
+          await printer?.line(text)
         }
       } else if (event.kind === 'skip') {
         summary.skipped[event.type] = (summary.skipped[event.type] ?? 0) + 1
@@ -241,12 +246,14 @@ export async function push(options: PushOptions): Promise<PushSummary> {
           }
         }
       }
+      await printer?.flush()
       progress.read((batch.at(-1)?.end ?? read) - read)
       read = batch.at(-1)?.end ?? read
       await mark({ kind: 'mark', file, offset, line, ended: false, mtimeMs: identity.mtimeMs })
       if (signal.aborted) return false
     }
     await emit(file, converter.end())
+    await printer?.flush()
     const after = await identify(path).catch(() => identity)
     const mtimeMs =
       after.size === offset && after.ino === identity.ino ? after.mtimeMs : identity.mtimeMs
@@ -309,6 +316,42 @@ export async function push(options: PushOptions): Promise<PushSummary> {
     summary.filesUnchanged = summary.files - readPaths.size - summary.filesUnrecognized.length
   }
   return summary
+}
+
+/**
+ * A dry run's output: lines (or a line's pieces) gathered as UTF-8 and written a buffer at a
+ * time, whole lines only, instead of a write and a joined string per line.
+ */
+class LinePrinter {
+  static readonly SIZE = 256 * 1024
+  readonly #out: NodeJS.WritableStream
+  #buffer = Buffer.allocUnsafe(LinePrinter.SIZE)
+  #used = 0
+
+  constructor(out: NodeJS.WritableStream) {
+    this.#out = out
+  }
+
+  async line(text: string | readonly string[]): Promise<void> {
+    const pieces = typeof text === 'string' ? [text] : text
+    // 3 UTF-8 bytes per UTF-16 unit at most, and the newline.
+    const worst = pieces.reduce((sum, piece) => sum + piece.length * 3, 1)
+    if (this.#used + worst > this.#buffer.length) {
+      await this.flush()
+      if (worst > this.#buffer.length) this.#buffer = Buffer.allocUnsafe(worst)
+    }
+    for (const piece of pieces) this.#used += this.#buffer.write(piece, this.#used, 'utf8')
+    this.#buffer[this.#used++] = 0x0a
+  }
+
+  async flush(): Promise<void> {
+    if (this.#used === 0) return
+    // A copy: the stream may hold the chunk after write() returns.
+    const chunk = Buffer.from(this.#buffer.subarray(0, this.#used))
+    this.#used = 0
+    if (this.#buffer.length > LinePrinter.SIZE) this.#buffer = Buffer.allocUnsafe(LinePrinter.SIZE)
+    if (!this.#out.write(chunk)) await once(this.#out, 'drain')
+  }
 }
 
 const describe = (point: ResumePoint): string =>

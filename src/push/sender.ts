@@ -15,7 +15,8 @@ import { createGzip, type Gzip } from 'node:zlib'
 /** A rejected line as the server reported it. */
 export type LineRejection = { code: string; message: string; field?: string }
 
-export type Item<T> = { text: string; tag: T } | { mark: T }
+/** A line (as one string, or pieces written one after another) with its tag, or a mark. */
+export type Item<T> = { text: string | readonly string[]; tag: T } | { mark: T }
 
 export type Covered<T> =
   | { tag: T; kind: 'accepted' }
@@ -205,8 +206,9 @@ export class Sender<T> {
       else await this.#o.onCovered([{ tag: item.mark, kind: 'mark' }])
       return
     }
+    const pieces = typeof item.text === 'string' ? [item.text] : item.text
     // A UTF-8 byte per UTF-16 unit is the usual case; 3 is the most one can take.
-    const worst = item.text.length * 3 + 1
+    const worst = pieces.reduce((sum, piece) => sum + piece.length * 3, 1)
     if (batch.used + worst > batch.body.length) {
       if (batch.uncovered > 0) {
         await this.#send()
@@ -214,9 +216,8 @@ export class Sender<T> {
       }
       if (worst > batch.body.length) batch.body = Buffer.allocUnsafe(worst)
     }
-    const written = batch.body.write(item.text, batch.used, 'utf8')
-    batch.body[batch.used + written] = 0x0a
-    batch.used += written + 1
+    for (const piece of pieces) batch.used += batch.body.write(piece, batch.used, 'utf8')
+    batch.body[batch.used++] = 0x0a
     batch.ends.push(batch.used)
     batch.items.push({ tag: item.tag, line: true })
     if (this.#flying === undefined) {

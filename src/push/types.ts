@@ -32,7 +32,13 @@ export type WireTurn = {
 }
 
 export type ImportEvent =
-  | { kind: 'turn'; line: number; turn: WireTurn }
+  | {
+      kind: 'turn'
+      line: number
+      turn: WireTurn
+      /** `JSON.stringify(turn.content)` as it stands in the source line, when it does. */
+      contentJson?: string
+    }
   /** A record that becomes no turn and is not folded into one, counted by its type. */
   | { kind: 'skip'; line: number; type: string }
   /** A malformed or truncated source line: reported and skipped. */
