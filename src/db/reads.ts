@@ -20,6 +20,9 @@ import type {
 } from '../types'
 import { sessions, turns } from './schema'
 
+/** A sum of dollars to the nano-dollar: what a sum of binary floats gathers below it is noise. */
+export const roundUsd = (usd: number): number => Math.round(usd * 1e9) / 1e9
+
 const json = <T>(text: unknown): T | null =>
   typeof text === 'string' ? (JSON.parse(text) as T) : null
 
@@ -77,7 +80,7 @@ function toSession(row: SessionSelected): SessionOut {
     turns: count,
     tokens_in: tokensIn,
     tokens_out: tokensOut,
-    cost_usd: cost,
+    cost_usd: roundUsd(cost),
     models: models.sort(),
   }
 }

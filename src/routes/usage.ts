@@ -1,6 +1,7 @@
 /** `GET /v1/usage`: the owner's totals grouped by day, model, tool or host over [from, to). */
 import { Hono } from 'hono'
 import { requireOwner } from '../auth/middleware'
+import { roundUsd } from '../db/reads'
 import { invalidQuery, parseQuery, type UsageKey, usageQuery } from '../read/query'
 import { localMidnight } from '../read/zone'
 import type { AppDeps, AppEnv, Totals, UsageBucket } from '../types'
@@ -110,9 +111,10 @@ export function usageRoutes(deps: AppDeps) {
         keys[k] =
           k === 'day' ? (result.days[g.bucket]?.day ?? null) : (g.keys[others.indexOf(k)] ?? null)
       }
-      return { ...keys, ...g.totals }
+      return { ...keys, ...g.totals, cost_usd: roundUsd(g.totals.cost_usd) }
     })
     totals.sessions = result.sessions
+    totals.cost_usd = roundUsd(totals.cost_usd)
     rows.sort((x, y) => {
       for (const k of groupBy) {
         const a = (x as Record<string, unknown>)[k] as string | null

@@ -297,6 +297,26 @@ describe('GET /v1/sessions/{tool}/{host}/{session_id} and its turns', () => {
 })
 
 describe('GET /v1/usage', () => {
+  it('sums dollars without the noise of binary floats: 0.1 + 0.2 is 0.3', async () => {
+    const owner = freshOwner('usd')
+    const lines = [0.1, 0.2].map((cost, t) =>
+      wireTurn({
+        session_id: 'usd',
+        turn_id: `usd:${t}`,
+        seq: t,
+        timestamp: `2026-11-2${t}T10:00:00.000Z`,
+        cost_usd: cost,
+      }),
+    )
+    expect((await post(app, owner, ndjson(lines))).status).toBe(200)
+    const usage = v.parse(usageShape, await getJson(app, owner, '/v1/usage?group_by=day'))
+    expect(usage.rows.map((r) => r.cost_usd)).toEqual([0.1, 0.2])
+    expect(0.1 + 0.2).not.toBe(0.3)
+    expect(usage.totals.cost_usd).toBe(0.3)
+    const session = await getJson(app, owner, sessionPath('claude-code', 'laptop-7', 'usd'))
+    expect(session).toMatchObject({ turns: 2, cost_usd: 0.3 })
+  })
+
   it('totals by UTC day equal the database read directly', async () => {
     const owner = freshOwner()
     await ingest(owner, corpus(30))
