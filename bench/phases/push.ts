@@ -18,6 +18,7 @@ import { SignJWT } from 'jose'
 import { silentProgress } from '../../src/push/progress'
 import { push } from '../../src/push/run'
 import { keepAlive, post } from '../client'
+import { rng } from '../corpus'
 import { memoryOf, removeFolder, tempFolder, track } from '../procs'
 import { buildBundles, root, startServe } from '../servers'
 
@@ -31,18 +32,6 @@ export type PushFigures = {
   rounds: Array<{ rawS: number; pushS: number; ratio: number; clientPeakRss: number }>
   medianRatio: number
   maxClientPeakRss: number
-}
-
-/** A deterministic pseudo-random sequence (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 const words =
@@ -61,7 +50,7 @@ export async function generateHistory(
   bytes: number,
   seed = 1,
 ): Promise<{ files: number }> {
-  const next = random(seed)
+  const next = rng(seed)
   const text = (n: number) => {
     const out: string[] = []
     let length = 0
