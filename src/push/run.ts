@@ -10,7 +10,15 @@ import { watch as watchPath } from 'node:fs'
 import { type FileIdentity, firstLines, identify, listFiles, readLines } from './files'
 import { detectSourceFormat, isStateless, openSourceConverter } from './formats'
 import type { Progress } from './progress'
-import { type Covered, type LineRejection, SendError, Sender } from './sender'
+import {
+  type Covered,
+  type LineRejection,
+  type LineText,
+  linePieces,
+  SendError,
+  Sender,
+  writeLine,
+} from './sender'
 import { splicedLine } from './splice'
 import { PushState, type ResumePoint, resumePoint } from './state'
 import type { ImportEvent, WireTurn } from './types'
@@ -332,16 +340,13 @@ class LinePrinter {
     this.#out = out
   }
 
-  async line(text: string | readonly string[]): Promise<void> {
-    const pieces = typeof text === 'string' ? [text] : text
-    // 3 UTF-8 bytes per UTF-16 unit at most, and the newline.
-    const worst = pieces.reduce((sum, piece) => sum + piece.length * 3, 1)
+  async line(text: LineText): Promise<void> {
+    const { pieces, worst } = linePieces(text)
     if (this.#used + worst > this.#buffer.length) {
       await this.flush()
       if (worst > this.#buffer.length) this.#buffer = Buffer.allocUnsafe(worst)
     }
-    for (const piece of pieces) this.#used += this.#buffer.write(piece, this.#used, 'utf8')
-    this.#buffer[this.#used++] = 0x0a
+    this.#used = writeLine(this.#buffer, this.#used, pieces)
   }
 
   async flush(): Promise<void> {

@@ -15,8 +15,25 @@ import { createGzip, type Gzip } from 'node:zlib'
 /** A rejected line as the server reported it. */
 export type LineRejection = { code: string; message: string; field?: string }
 
-/** A line (as one string, or pieces written one after another) with its tag, or a mark. */
-export type Item<T> = { text: string | readonly string[]; tag: T } | { mark: T }
+/** A line's text: one string, or pieces written one after another. */
+export type LineText = string | readonly string[]
+
+/** A line with its tag, or a mark. */
+export type Item<T> = { text: LineText; tag: T } | { mark: T }
+
+/** The line's pieces, and the most UTF-8 bytes they and a newline can take (3 per UTF-16 unit). */
+export function linePieces(text: LineText): { pieces: readonly string[]; worst: number } {
+  const pieces = typeof text === 'string' ? [text] : text
+  return { pieces, worst: pieces.reduce((sum, piece) => sum + piece.length * 3, 1) }
+}
+
+/** Writes `pieces` and a newline into `buffer` at `at` (room for `worst` bytes); returns the end. */
+export function writeLine(buffer: Buffer, at: number, pieces: readonly string[]): number {
+  let end = at
+  for (const piece of pieces) end += buffer.write(piece, end, 'utf8')
+  buffer[end] = 0x0a
+  return end + 1
+}
 
 export type Covered<T> =
   | { tag: T; kind: 'accepted' }
@@ -206,9 +223,8 @@ export class Sender<T> {
       else await this.#o.onCovered([{ tag: item.mark, kind: 'mark' }])
       return
     }
-    const pieces = typeof item.text === 'string' ? [item.text] : item.text
-    // A UTF-8 byte per UTF-16 unit is the usual case; 3 is the most one can take.
-    const worst = pieces.reduce((sum, piece) => sum + piece.length * 3, 1)
+    // A UTF-8 byte per UTF-16 unit is the usual case; room is made for the most it can take.
+    const { pieces, worst } = linePieces(item.text)
     if (batch.used + worst > batch.body.length) {
       if (batch.uncovered > 0) {
         await this.#send()
@@ -216,8 +232,7 @@ export class Sender<T> {
       }
       if (worst > batch.body.length) batch.body = Buffer.allocUnsafe(worst)
     }
-    for (const piece of pieces) batch.used += batch.body.write(piece, batch.used, 'utf8')
-    batch.body[batch.used++] = 0x0a
+    batch.used = writeLine(batch.body, batch.used, pieces)
     batch.ends.push(batch.used)
     batch.items.push({ tag: item.tag, line: true })
     if (this.#flying === undefined) {

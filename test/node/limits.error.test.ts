@@ -34,8 +34,10 @@ type Problem = {
 
 const encoder = new TextEncoder()
 
-/** A body the test feeds by hand: `push` a piece, `end` it. */
-/** A body fed by hand; `reading` settles once the server asks for more than it was given. */
+/**
+ * A body fed by hand (`push` a piece, `end` it); `reading` settles once the server asks for more
+ * than it was given.
+ */
 function handFed() {
   let controller!: ReadableStreamDefaultController<Uint8Array>
   let pulled!: () => void
