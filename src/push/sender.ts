@@ -10,6 +10,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import { PassThrough } from 'node:stream'
 import { createGzip, type Gzip } from 'node:zlib'
 
 /** A rejected line as the server reported it. */
@@ -81,54 +82,73 @@ type Answer =
   | { kind: 'answer'; status: number; headers: IncomingMessage['headers']; body: unknown }
   | { kind: 'failed'; reason: string }
 
-/** One POST in progress: a gzip stream piped into the request, and its answer to come. */
+/**
+ * One POST in progress: a gzip stream piped into the request, and its answer to come. A held
+ * attempt compresses its body before its request may start (the batch before it is still being
+ * answered): the compressed bytes wait in memory, a quarter of the body or so, and go out at once
+ * when it is released, so the server does not wait for this client's gzip between requests.
+ */
 class Attempt {
   readonly gzip: Gzip
   readonly answer: Promise<Answer>
   /** Set as soon as the server answered or the connection failed: write no more. */
   over = false
+  #start: (() => void) | undefined
 
-  constructor(url: URL, token: string, agent: HttpAgent, level: number) {
-    const request = url.protocol === 'https:' ? httpsRequest : httpRequest
-    const req = request(url, {
-      method: 'POST',
-      agent,
-      headers: {
-        authorization: `Bearer ${token}`,
-        'content-type': 'application/x-ndjson',
-        'content-encoding': 'gzip',
-      },
-    })
+  constructor(url: URL, token: string, agent: HttpAgent, level: number, held: boolean) {
     // Large output chunks: one callback per 128 KB of compressed body, not per 16 KB.
     this.gzip = createGzip({ level, chunkSize: 128 * 1024 })
+    // While held, the compressed body collects here (a 16 MiB mark: gzip is never held back).
+    const waiting = held ? new PassThrough({ highWaterMark: 16 * 1024 * 1024 }) : undefined
+    if (waiting !== undefined) this.gzip.pipe(waiting)
     this.answer = new Promise<Answer>((resolve) => {
       const fail = (error: Error) => {
         this.over = true
         resolve({ kind: 'failed', reason: error.message || String(error) })
       }
-      req.on('error', fail)
       this.gzip.on('error', fail)
-      req.on('response', (res) => {
-        this.over = true
-        const pieces: Buffer[] = []
-        res.on('data', (piece: Buffer) => pieces.push(piece))
-        res.on('error', fail)
-        res.on('end', () => {
-          const text = Buffer.concat(pieces).toString('utf8')
-          let body: unknown
-          try {
-            body = JSON.parse(text)
-          } catch {
-            body = undefined
-          }
-          resolve({ kind: 'answer', status: res.statusCode ?? 0, headers: res.headers, body })
+      this.#start = () => {
+        const request = url.protocol === 'https:' ? httpsRequest : httpRequest
+        const req = request(url, {
+          method: 'POST',
+          agent,
+          headers: {
+            authorization: `Bearer ${token}`,
+            'content-type': 'application/x-ndjson',
+            'content-encoding': 'gzip',
+          },
         })
-      })
+        req.on('error', fail)
+        req.on('response', (res) => {
+          this.over = true
+          const pieces: Buffer[] = []
+          res.on('data', (piece: Buffer) => pieces.push(piece))
+          res.on('error', fail)
+          res.on('end', () => {
+            const text = Buffer.concat(pieces).toString('utf8')
+            let body: unknown
+            try {
+              body = JSON.parse(text)
+            } catch {
+              body = undefined
+            }
+            resolve({ kind: 'answer', status: res.statusCode ?? 0, headers: res.headers, body })
+          })
+        })
+        ;(waiting ?? this.gzip).pipe(req)
+      }
     })
-    this.gzip.pipe(req)
+    if (!held) this.release()
   }
 
-  /** Hand a piece of the body to gzip; waits while the socket is behind. */
+  /** Start the request (once): what was compressed while held is sent first. */
+  release(): void {
+    const start = this.#start
+    this.#start = undefined
+    start?.()
+  }
+
+  /** Hand a piece of the body to gzip; waits while the socket (or, held, gzip) is behind. */
   async write(piece: Buffer): Promise<void> {
     if (this.over || piece.length === 0) return
     if (!this.gzip.write(piece)) {
@@ -137,9 +157,17 @@ class Attempt {
   }
 
   end(): Promise<Answer> {
+    this.release()
     if (this.over) this.gzip.destroy()
     else this.gzip.end()
     return this.answer
+  }
+
+  /** Drop a held attempt that will never be sent. */
+  abandon(): void {
+    if (this.#start === undefined) return
+    this.#start = undefined
+    this.gzip.destroy()
   }
 }
 
@@ -177,7 +205,7 @@ export class Sender<T> {
   readonly #o: Required<Omit<SenderOptions<T>, 'onRetry'>> & Pick<SenderOptions<T>, 'onRetry'>
   readonly #endpoint: URL
   readonly #agent: HttpAgent
-  /** The batch being filled; streamed as it fills once no batch before it is in flight. */
+  /** The batch being filled: compressed as it fills, streamed once no batch before it is in flight. */
   #batch: Batch<T>
   /**
    * The batch before it, ended and waiting for its answer (or retrying): the next one is
@@ -235,10 +263,9 @@ export class Sender<T> {
     batch.used = writeLine(batch.body, batch.used, pieces)
     batch.ends.push(batch.used)
     batch.items.push({ tag: item.tag, line: true })
-    if (this.#flying === undefined) {
-      batch.attempt ??= this.#open(batch)
-      if (batch.used - batch.handed >= PIECE_BYTES) await this.#hand(batch)
-    }
+    // Compressed as it fills; sent as it fills too once no batch before it is in flight.
+    batch.attempt ??= this.#open(batch)
+    if (batch.used - batch.handed >= PIECE_BYTES) await this.#hand(batch)
     if (
       batch.uncovered >= this.#o.maxLines ||
       batch.used >= this.#o.maxBytes ||
@@ -257,6 +284,7 @@ export class Sender<T> {
 
   close(): void {
     this.#closed = true
+    this.#batch.attempt?.abandon()
     this.#agent.destroy()
   }
 
@@ -303,6 +331,7 @@ export class Sender<T> {
         batch.attempt = this.#open(batch)
         batch.handed = batch.first === 0 ? 0 : (batch.ends[batch.first - 1] as number)
       }
+      batch.attempt.release()
       await this.#hand(batch)
       const answer = await batch.attempt.end()
       batch.attempt = undefined
@@ -337,9 +366,11 @@ export class Sender<T> {
     return marks
   }
 
+  /** A new attempt of the batch, held while the batch before it is in flight. */
   #open(batch: Batch<T>): Attempt {
     batch.handed = 0
-    return new Attempt(this.#endpoint, this.#o.token, this.#agent, this.#o.gzipLevel)
+    const held = this.#flying !== undefined && this.#flying !== batch
+    return new Attempt(this.#endpoint, this.#o.token, this.#agent, this.#o.gzipLevel, held)
   }
 
   /** Give the batch's attempt the body written since the last piece. */
