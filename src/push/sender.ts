@@ -356,6 +356,8 @@ export class Sender<T> {
     // Marks may still be added to it while the last are reported.
     while (batch.head < batch.items.length) await this.#o.onCovered(this.#marks(batch))
     this.#flying = undefined
+    // Nothing before it is in flight now: the batch being filled is sent as it fills.
+    this.#batch.attempt?.release()
     if (batch.body.length === this.#bodyBytes) this.#spare = batch.body
   }
 
