@@ -156,8 +156,8 @@ class Attempt {
     }
   }
 
+  /** End the body of a released attempt; its answer. */
   end(): Promise<Answer> {
-    this.release()
     if (this.over) this.gzip.destroy()
     else this.gzip.end()
     return this.answer
