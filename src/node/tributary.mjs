@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2 --heap-growing-percent=10
+#!/usr/bin/env -S node --max-semi-space-size=2
 // The `tributary` command (package.json "bin"). A fresh clone needs no build step: the
 // TypeScript entry is bundled here with esbuild (a dev dependency, ~0.1 s) into dist/, then run
 // in this process, which keeps the client free of a TypeScript loader thread and its memory.
