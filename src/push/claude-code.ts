@@ -5,12 +5,15 @@
  *
  * Tokens are counted once per API message. Claude Code writes one reply as several lines (one
  * per content block) that share `message.id` and `requestId`, each repeating a usage that is
- * partial on the earlier lines. The usage goes on the latest line of the group seen so far:
- * when a later line of the group arrives, it takes the group's tokens (and cost) and the
- * previous holder is emitted again without them. A line written again later (resumed sessions
- * replay earlier replies into the same file) never takes them from the holder. The last
- * emission of each turn is what the database keeps, so its sums equal the sums over distinct
- * messages of their final usage.
+ * partial on the earlier lines. The usage goes on the latest line of the group seen so far.
+ * That line is held back until the next record: if it is the group's next line, the held one
+ * goes out without the tokens (so a reply written line after line is sent once per line), and
+ * otherwise with them. When a later line of the group arrives after its holder went out (tool
+ * results between them, or a watched file growing), it takes the tokens and the previous
+ * holder is emitted again without them. A line written again later (resumed sessions replay
+ * earlier replies into the same file) never takes them from the holder. The last emission of
+ * each turn is what the database keeps, so its sums equal the sums over distinct messages of
+ * their final usage.
  */
 import { jsonValueProblem } from '../ingest/turn'
 import { costOf, PRICE_TABLE_DATE } from './prices'
@@ -183,8 +186,27 @@ function readBlocks(content: unknown): Blocks {
 
 type Usage = Record<string, unknown>
 
-/** One API message's lines: which holds the tokens, and that turn as it reads without them. */
-type Group = { holder: string; base: WireTurn; baseJson: string | undefined; seen: Set<string> }
+/**
+ * One API message's lines: which holds the tokens and, once that line went out with them, its
+ * turn as it reads without them.
+ */
+type Group = {
+  holder: string
+  base: WireTurn | undefined
+  baseJson: string | undefined
+  seen: Set<string>
+}
+
+/** The holder of an open group, held back a record, before its tokens are set. */
+type Held = {
+  key: string
+  line: number
+  turn: WireTurn
+  metadata: Record<string, unknown>
+  usage: Usage
+  costUSD: unknown
+  contentJson: string | undefined
+}
 
 /** Sets the group's tokens, cache counts and cost on `turn` from one line's usage. */
 function applyUsage(
@@ -232,6 +254,10 @@ function applyUsage(
 const spliced = (contentJson: string | undefined) =>
   contentJson === undefined ? {} : { contentJson }
 
+/** The key of a reply's group: its `message.id` and `requestId`; none without a message id. */
+const replyKey = (message: Record<string, unknown>, r: Record<string, unknown>) =>
+  str(message.id) === undefined ? undefined : `${message.id}\u0000${str(r.requestId) ?? ''}`
+
 export function openClaudeCode(ctx: ConverterContext): Converter {
   const sessions = new Map<string, string | undefined>() // session id -> its first cwd
   let earliest: string | undefined
@@ -240,28 +266,61 @@ export function openClaudeCode(ctx: ConverterContext): Converter {
   const groups = new Map<string, Group>()
   /** Groups that fell out of `groups`: the uuid of the line that kept their tokens. */
   const closed = new Map<string, string>()
+  /** The holder of an open group, not emitted yet: the next record says with or without tokens. */
+  let held: Held | undefined
 
-  /**
-   * Whether this line of a reply takes its group's tokens. A new line of an open group does,
-   * and the previous holder is emitted again without them; a line seen before in the group (a
-   * verbatim replay, as resumed sessions write) does only if it is the holder, and so does a
-   * line of a closed group.
-   */
-  function holdsTokens(
-    key: string | undefined,
-    uuid: string,
+  /** Emits a turn, its metadata made storable. */
+  function emit(
+    events: ImportEvent[],
+    line: number,
     turn: WireTurn,
     metadata: Record<string, unknown>,
     contentJson: string | undefined,
-    events: ImportEvent[],
-  ): boolean {
-    if (key === undefined) return true
-    const base = (): WireTurn => ({ ...turn, metadata: safeMetadata({ ...metadata }) })
+  ) {
+    turn.metadata = safeMetadata(metadata)
+    events.push({ kind: 'turn', line, turn, ...spliced(contentJson) })
+  }
+
+  /** The held line goes out with its group's tokens; the group keeps it as it reads without. */
+  function release(events: ImportEvent[]) {
+    if (held === undefined) return
+    const { key, line, turn, metadata, usage, costUSD, contentJson } = held
+    held = undefined
+    const group = groups.get(key)
+    if (group !== undefined) {
+      group.base = { ...turn, metadata: safeMetadata({ ...metadata }) }
+      group.baseJson = contentJson
+    }
+    applyUsage(turn, metadata, usage, costUSD)
+    turn.metadata = safeMetadata(metadata)
+    events.push({ kind: 'turn', line, turn, ...spliced(contentJson), released: true })
+  }
+
+  /** Whether `r` is a new line of the held line's group (which then goes out without tokens). */
+  function continuesHeld(r: Record<string, unknown>): boolean {
+    if (r.type !== 'assistant' || typeof r.uuid !== 'string' || str(r.sessionId) === undefined) {
+      return false
+    }
+    const message = isObject(r.message) ? r.message : undefined
+    if (message === undefined || !isObject(message.usage)) return false
+    const key = replyKey(message, r)
+    return key !== undefined && key === held?.key && groups.get(key)?.seen.has(r.uuid) === false
+  }
+
+  /**
+   * What this line of a reply does with its group's tokens: `hold` takes them and is held
+   * back a record, `take` takes them at once (the holder of a group closed long ago), `none`
+   * leaves them. A new line of an open group takes them, and the previous holder goes out
+   * without them: for the first time if it was held, again if it went out with them. A line
+   * seen before in the group (a verbatim replay, as resumed sessions write) takes them only
+   * if it is the holder, and so does a line of a closed group.
+   */
+  function claim(key: string, uuid: string, events: ImportEvent[]): 'hold' | 'take' | 'none' {
     const group = groups.get(key)
     if (group === undefined) {
       const holder = closed.get(key)
-      if (holder !== undefined) return holder === uuid
-      groups.set(key, { holder: uuid, base: base(), baseJson: contentJson, seen: new Set([uuid]) })
+      if (holder !== undefined) return holder === uuid ? 'take' : 'none'
+      groups.set(key, { holder: uuid, base: undefined, baseJson: undefined, seen: new Set([uuid]) })
       if (groups.size > OPEN_GROUPS) {
         const [oldest, evicted] = groups.entries().next().value ?? []
         if (oldest !== undefined && evicted !== undefined) {
@@ -269,28 +328,41 @@ export function openClaudeCode(ctx: ConverterContext): Converter {
           closed.set(oldest, evicted.holder)
         }
       }
-      return true
+      return 'hold'
     }
     groups.delete(key) // re-inserted below: most recently seen last
     groups.set(key, group)
-    if (group.seen.has(uuid)) return group.holder === uuid
+    if (group.seen.has(uuid)) return group.holder === uuid ? 'hold' : 'none'
     group.seen.add(uuid)
-    events.push({
-      kind: 'turn',
-      line: group.base.seq,
-      turn: group.base,
-      ...spliced(group.baseJson),
-    })
+    if (held?.key === key) {
+      const previous = held
+      held = undefined
+      emit(events, previous.line, previous.turn, previous.metadata, previous.contentJson)
+    } else if (group.base !== undefined) {
+      events.push({
+        kind: 'turn',
+        line: group.base.seq,
+        turn: group.base,
+        ...spliced(group.baseJson),
+      })
+    }
     group.holder = uuid
-    group.base = base()
-    group.baseJson = contentJson
-    return true
+    group.base = undefined
+    group.baseJson = undefined
+    return 'hold'
   }
 
   function feed({ line, text }: SourceRecord): ImportEvent[] {
-    if (text.trim() === '') return []
-    const parsed = parseRecord(text)
-    if (!parsed.ok) return [{ kind: 'error', line, message: parsed.message }]
+    const events: ImportEvent[] = []
+    const parsed = text.trim() === '' ? undefined : parseRecord(text)
+    if (held !== undefined && !(parsed?.ok === true && continuesHeld(parsed.record))) {
+      release(events)
+    }
+    if (parsed === undefined) return events
+    if (!parsed.ok) {
+      events.push({ kind: 'error', line, message: parsed.message })
+      return events
+    }
     const r = parsed.record
 
     const recordTime = validTimestamp(r.timestamp)
@@ -300,14 +372,19 @@ export function openClaudeCode(ctx: ConverterContext): Converter {
     }
 
     const type = typeof r.type === 'string' ? r.type : '(no type)'
-    if (!TURN_TYPES.has(type) || typeof r.uuid !== 'string') return [{ kind: 'skip', line, type }]
+    if (!TURN_TYPES.has(type) || typeof r.uuid !== 'string') {
+      events.push({ kind: 'skip', line, type })
+      return events
+    }
     const sessionId = str(r.sessionId)
     if (sessionId === undefined) {
-      return [{ kind: 'error', line, message: `${type} record without a sessionId` }]
+      events.push({ kind: 'error', line, message: `${type} record without a sessionId` })
+      return events
     }
     const timestamp = recordTime ?? latest
     if (timestamp === undefined) {
-      return [{ kind: 'error', line, message: `${type} record without a valid timestamp` }]
+      events.push({ kind: 'error', line, message: `${type} record without a valid timestamp` })
+      return events
     }
 
     const message = isObject(r.message) ? r.message : {}
@@ -385,19 +462,26 @@ export function openClaudeCode(ctx: ConverterContext): Converter {
       metadata.cwd = cwd
     }
 
-    const events: ImportEvent[] = []
     const usage = type === 'assistant' && isObject(message.usage) ? message.usage : undefined
-    const groupKey =
-      usage === undefined || str(message.id) === undefined
-        ? undefined
-        : `${message.id}\u0000${str(r.requestId) ?? ''}`
-    if (usage !== undefined && holdsTokens(groupKey, r.uuid, turn, metadata, contentJson, events)) {
-      applyUsage(turn, metadata, usage, r.costUSD)
+    if (usage !== undefined) {
+      const key = replyKey(message, r)
+      const tokens = key === undefined ? 'take' : claim(key, r.uuid, events)
+      if (key !== undefined && tokens === 'hold') {
+        held = { key, line, turn, metadata, usage, costUSD: r.costUSD, contentJson }
+        return events
+      }
+      if (tokens === 'take') applyUsage(turn, metadata, usage, r.costUSD)
     }
-    turn.metadata = safeMetadata(metadata)
-    events.push({ kind: 'turn', line, turn, ...spliced(contentJson) })
+    emit(events, line, turn, metadata, contentJson)
     return events
   }
 
-  return { feed, end: () => [] }
+  return {
+    feed,
+    end: () => {
+      const events: ImportEvent[] = []
+      release(events)
+      return events
+    },
+  }
 }

@@ -206,6 +206,16 @@ export async function push(options: PushOptions): Promise<PushSummary> {
     // A stateful converter is fed the file from line 1 again; what it produced for lines
     // already accepted is dropped (later lines may re-emit an earlier turn: those are sent).
     const dropThrough = resuming && !seek ? point.line : 0
+    // A line held back at dropThrough that goes out now as it did at the end of the run that
+    // saved the state (which read the file to its end) was sent then: it is dropped too. Held
+    // back and then sent without its tokens, since an appended line took them, it is an update.
+    const flushed = resuming && !seek && point.flushed
+    const fresh = (events: ImportEvent[]) =>
+      events.filter((e) => {
+        if (!flushed || e.kind !== 'turn' || e.line > dropThrough) return true
+        see(file, e.turn) // sent before: an update if it goes out again
+        return !e.released
+      })
     const report = {
       path,
       format,
@@ -227,14 +237,15 @@ export async function push(options: PushOptions): Promise<PushSummary> {
       for (const record of batch) {
         // A tool may be writing the last line right now: in watch mode, wait for its newline.
         if (!record.terminated && options.watch) break
-        const events = converter.feed(record)
+        const fed = converter.feed(record)
         if (record.line <= dropThrough) {
           // Accepted before: a later line that emits one of these turns again updates it.
-          for (const event of events) if (event.kind === 'turn') see(file, event.turn)
+          for (const event of fed) if (event.kind === 'turn') see(file, event.turn)
           offset = record.end
           line = record.line
           continue
         }
+        const events = fresh(fed)
         report.records++
         summary.records++
         await emit(file, events)
@@ -260,7 +271,7 @@ export async function push(options: PushOptions): Promise<PushSummary> {
       await mark({ kind: 'mark', file, offset, line, ended: false, mtimeMs: identity.mtimeMs })
       if (signal.aborted) return false
     }
-    await emit(file, converter.end())
+    await emit(file, fresh(converter.end()))
     await printer?.flush()
     const after = await identify(path).catch(() => identity)
     const mtimeMs =

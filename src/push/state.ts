@@ -76,7 +76,8 @@ export class PushState {
 
 export type ResumePoint =
   | { kind: 'unchanged' }
-  | { kind: 'resume'; offset: number; line: number }
+  /** `flushed`: the run that saved it read the file to its end, so what a converter held went out. */
+  | { kind: 'resume'; offset: number; line: number; flushed: boolean }
   | { kind: 'start'; reason: 'new' | 'replaced' | 'truncated' | 'rewritten' }
 
 /**
@@ -102,4 +103,5 @@ const resume = (saved: FileState): ResumePoint => ({
   kind: 'resume',
   offset: saved.offset,
   line: saved.line,
+  flushed: saved.ended,
 })

@@ -38,6 +38,11 @@ export type ImportEvent =
       turn: WireTurn
       /** `JSON.stringify(turn.content)` as it stands in the source line, when it does. */
       contentJson?: string
+      /**
+       * A line held back goes out as the end of the file would send it (its reply's tokens
+       * on it), with the events of a later record or at the end.
+       */
+      released?: true
     }
   /** A record that becomes no turn and is not folded into one, counted by its type. */
   | { kind: 'skip'; line: number; type: string }
@@ -47,8 +52,9 @@ export type ImportEvent =
 export interface Converter {
   feed(record: SourceRecord): ImportEvent[]
   /**
-   * The file is over (for now). Both importers emit as they go and hold nothing back, so this
-   * returns nothing today; a sender still calls it, for importers that will.
+   * The file is over (for now): what is still held back goes out. The Claude Code importer
+   * holds the latest line of a reply for one record (see claude-code.ts); the others hold
+   * nothing.
    */
   end(): ImportEvent[]
 }

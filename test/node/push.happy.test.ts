@@ -163,6 +163,37 @@ describe('tributary push', () => {
     expect((await rowsOf(who)).length).toBe(before + 1)
   })
 
+  it('a file that ends inside a reply: its last line goes with the tokens, then gives them to the next', async () => {
+    const dir = tempDir()
+    const file = join(dir, 'session.jsonl')
+    const lines = readFileSync(
+      join(fixtures, 'claude-code/8d0e7c1a-5b2f-4c3e-9a71-2f6d4e8b0c11.jsonl'),
+      'utf8',
+    ).split('\n')
+    const at = (uuid: string) => lines.findIndex((l) => l.includes(`"uuid":"${uuid}"`))
+    // a-0001..a-0003 are one reply; the file ends after its second line, as a live session can.
+    writeFileSync(file, `${lines.slice(0, at('a-0002') + 1).join('\n')}\n`)
+    const who = owner()
+    const state = join(tempDir(), 'state.json')
+    const tokensOf = async (turnId: string) =>
+      (await rowsOf(who)).find((r) => r.key.endsWith(`|${turnId}`))?.tokens_out
+    const first = await pushAs(stack.server.url, who, [file], { statePath: state })
+    expect(first.rejected).toEqual([])
+    expect(await tokensOf('a-0002')).toBe(6) // the partial count its line carries, for now
+
+    // Pushed again unchanged: nothing; the reply's next line appended: it takes the tokens.
+    expect((await pushAs(stack.server.url, who, [file], { statePath: state })).turnsSent).toBe(0)
+    appendFileSync(file, `${lines[at('a-0003')]}\n`)
+    const second = await pushAs(stack.server.url, who, [file], { statePath: state })
+    expect(second.turnsSent).toBe(1)
+    expect(second.updates).toBe(1)
+    expect(await tokensOf('a-0002')).toBeNull()
+    expect(await tokensOf('a-0003')).toBe(187)
+    const total = (await rowsOf(who)).reduce((sum, r) => sum + (r.tokens_out ?? 0), 0)
+    expect(total).toBe(187)
+    expect((await pushAs(stack.server.url, who, [file], { statePath: state })).turnsSent).toBe(0)
+  })
+
   it('--watch sends a line appended while it runs, and saves state when stopped', async () => {
     const dir = tempDir()
     const file = join(dir, 'turns.jsonl')

@@ -148,6 +148,29 @@ describe('Claude Code: one turn per user/assistant/system record', () => {
     expect(call.cost_usd).toBeCloseTo(expected, 12)
   })
 
+  it('sends a reply written line after line once per line; its holder again only after other records', () => {
+    const emitted = turnsOf(events).map(
+      (t) => `${t.turn_id}${t.tokens_out === undefined ? '' : '*'}`,
+    )
+    // a-0001..a-0003 are one reply on consecutive lines: each goes out once, the last with tokens.
+    expect(emitted.filter((id) => /^a-000[1-3]/.test(id))).toEqual(['a-0001', 'a-0002', 'a-0003*'])
+    // a-0005 and a-0006 have a tool result between them: a-0005 goes out again without tokens.
+    expect(emitted.filter((id) => /^a-000[56]/.test(id))).toEqual(['a-0005*', 'a-0005', 'a-0006*'])
+    // The held line waits for the next record: the tool result after a-0003 follows it.
+    expect(emitted.indexOf('a-0003*')).toBe(emitted.indexOf('u-0002') - 1)
+  })
+
+  it('sends a reply’s last line with its tokens when the file ends after it', () => {
+    const lines = linesOf(fixture(CLAUDE_MAIN))
+    const through = lines.findIndex((text) => text.includes('"uuid":"a-0002"')) + 1
+    expect(through).toBeGreaterThan(0)
+    const cut = run('claude-code', lines.slice(0, through))
+    const last = cut.at(-1)
+    expect(last?.fed).toBe(through + 1) // from end()
+    expect(last?.event.kind === 'turn' && last.event.turn.turn_id).toBe('a-0002')
+    expect(last?.event.kind === 'turn' && last.event.turn.tokens_out).toBeGreaterThan(0)
+  })
+
   it('groups a reply whose lines are interleaved with tool results', () => {
     const first = turn(events, 'a-0005')
     const second = turn(events, 'a-0006')
