@@ -269,16 +269,23 @@ export function openClaudeCode(ctx: ConverterContext): Converter {
   /** The holder of an open group, not emitted yet: the next record says with or without tokens. */
   let held: Held | undefined
 
-  /** Emits a turn, its metadata made storable. */
+  /** Emits a turn, its metadata made storable (`released`: a held line with its tokens). */
   function emit(
     events: ImportEvent[],
     line: number,
     turn: WireTurn,
     metadata: Record<string, unknown>,
     contentJson: string | undefined,
+    released = false,
   ) {
     turn.metadata = safeMetadata(metadata)
-    events.push({ kind: 'turn', line, turn, ...spliced(contentJson) })
+    events.push({
+      kind: 'turn',
+      line,
+      turn,
+      ...spliced(contentJson),
+      ...(released ? { released: true } : {}),
+    })
   }
 
   /** The held line goes out with its group's tokens; the group keeps it as it reads without. */
@@ -292,8 +299,7 @@ export function openClaudeCode(ctx: ConverterContext): Converter {
       group.baseJson = contentJson
     }
     applyUsage(turn, metadata, usage, costUSD)
-    turn.metadata = safeMetadata(metadata)
-    events.push({ kind: 'turn', line, turn, ...spliced(contentJson), released: true })
+    emit(events, line, turn, metadata, contentJson, true)
   }
 
   /** Whether `r` is a new line of the held line's group (which then goes out without tokens). */

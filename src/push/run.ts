@@ -211,11 +211,13 @@ export async function push(options: PushOptions): Promise<PushSummary> {
     // back and then sent without its tokens, since an appended line took them, it is an update.
     const flushed = resuming && !seek && point.flushed
     const fresh = (events: ImportEvent[]) =>
-      events.filter((e) => {
-        if (!flushed || e.kind !== 'turn' || e.line > dropThrough) return true
-        see(file, e.turn) // sent before: an update if it goes out again
-        return !e.released
-      })
+      !flushed
+        ? events
+        : events.filter((e) => {
+            if (e.kind !== 'turn' || e.line > dropThrough) return true
+            see(file, e.turn) // sent before: an update if it goes out again
+            return !e.released
+          })
     const report = {
       path,
       format,
