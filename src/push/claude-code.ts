@@ -358,6 +358,21 @@ export function openClaudeCode(ctx: ConverterContext): Converter {
     return 'hold'
   }
 
+  /** The last reply asked about and its counter: a reply's lines come one after another. */
+  let asked: { key: string; session: string; counter: string } | undefined
+
+  /**
+   * The session counting the reply `key`'s tokens, by the push's ledger. Only a reply with a
+   * `requestId` is matched across sessions: behind a gateway, replies may share a message id.
+   */
+  function counterOf(key: string, session: string, r: Record<string, unknown>): string {
+    if (ctx.replies === undefined || str(r.requestId) === undefined) return session
+    if (asked?.key !== key || asked.session !== session) {
+      asked = { key, session, counter: ctx.replies.claim(key, session) }
+    }
+    return asked.counter
+  }
+
   function feed({ line, text }: SourceRecord): ImportEvent[] {
     const events: ImportEvent[] = []
     const parsed = text.trim() === '' ? undefined : parseRecord(text)
@@ -469,8 +484,12 @@ export function openClaudeCode(ctx: ConverterContext): Converter {
     }
 
     const usage = type === 'assistant' && isObject(message.usage) ? message.usage : undefined
-    if (usage !== undefined) {
-      const key = replyKey(message, r)
+    const key = usage === undefined ? undefined : replyKey(message, r)
+    const counter = key === undefined ? sessionId : counterOf(key, sessionId, r)
+    if (counter !== sessionId) {
+      // A copy of a reply another session counts (this one resumed or forked it).
+      metadata.tokens_counted_in = counter
+    } else if (usage !== undefined) {
       const tokens = key === undefined ? 'take' : claim(key, r.uuid, events)
       if (key !== undefined && tokens === 'hold') {
         held = { key, line, turn, metadata, usage, costUSD: r.costUSD, contentJson }

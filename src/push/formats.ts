@@ -4,7 +4,7 @@
  */
 import { detectFormat, openConverter } from './importer'
 import { isWireFormat, openPassthrough } from './passthrough'
-import type { Converter, Format } from './types'
+import type { Converter, ConverterContext, Format } from './types'
 
 export type SourceFormat = Format | 'tributary'
 
@@ -17,9 +17,6 @@ export function detectSourceFormat(firstLines: string[]): SourceFormat | null {
 /** Whether a converter of this format keeps no state between lines (so it may start mid-file). */
 export const isStateless = (format: SourceFormat): boolean => format === 'tributary'
 
-export function openSourceConverter(
-  format: SourceFormat,
-  ctx: { path: string; host: string },
-): Converter {
+export function openSourceConverter(format: SourceFormat, ctx: ConverterContext): Converter {
   return format === 'tributary' ? openPassthrough() : openConverter(format, ctx)
 }

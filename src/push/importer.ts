@@ -1,8 +1,9 @@
 /**
  * The importers' entry: a file's format from its content, and a converter for it (the
  * contract's types are in `types.ts`, re-exported here). A converter is a pure, deterministic
- * function of the lines fed to it so far (no clock, no files, no network), so the sender can
- * resume a file by feeding it again from line 1 and dropping what it already sent.
+ * function of the lines fed to it so far and of the push's reply ledger (no clock, no files, no
+ * network; the ledger answers a session the same for the same reply every time), so the sender
+ * can resume a file by feeding it again from line 1 and dropping what it already sent.
  *
  * A converter may emit a turn for an earlier line again (same `turn_id`, changed fields) when
  * a later line changes it, e.g. when a later line of the same API message takes over its
@@ -18,6 +19,7 @@ export type {
   ConverterContext,
   Format,
   ImportEvent,
+  ReplyLedger,
   SourceRecord,
   WireTurn,
 } from './types'

@@ -10,6 +10,7 @@ import { watch as watchPath } from 'node:fs'
 import { type FileIdentity, firstLines, identify, listFiles, readLines } from './files'
 import { detectSourceFormat, isStateless, openSourceConverter } from './formats'
 import type { Progress } from './progress'
+import { ReplyOwners } from './replies'
 import {
   type Covered,
   type LineRejection,
@@ -99,6 +100,8 @@ export async function push(options: PushOptions): Promise<PushSummary> {
   const server = serverKey(options.url)
   const readPaths = new Set<string>()
   const state = options.dryRun ? undefined : await PushState.load(options.statePath)
+  // Who counts each reply's tokens, across files and (saved with the state) pushes.
+  const replies = state?.replies(server) ?? new ReplyOwners()
   const { progress, signal } = options
   let lastSave = 0
   let unsaved = false
@@ -200,7 +203,7 @@ export async function push(options: PushOptions): Promise<PushSummary> {
     }
     readPaths.add(path)
     const file: FileRun = { path, identity, seen: new Set() }
-    const converter = openSourceConverter(format, { path, host: options.host })
+    const converter = openSourceConverter(format, { path, host: options.host, replies })
     const resuming = point.kind === 'resume'
     const seek = resuming && isStateless(format)
     // A stateful converter is fed the file from line 1 again; what it produced for lines
@@ -300,6 +303,9 @@ export async function push(options: PushOptions): Promise<PushSummary> {
       if (point.kind === 'unchanged') continue
       plan.push({ path, identity, point, bytes: identity.size })
     }
+    // Oldest first (a stable sort: by path among equals), so a session counts its replies
+    // before a later one that resumed or forked it, and copied them, is read.
+    plan.sort((a, b) => a.identity.mtimeMs - b.identity.mtimeMs)
     summary.files = Math.max(summary.files, paths.length)
     progress.begin({ files: plan.length, bytes: plan.reduce((sum, p) => sum + p.bytes, 0) })
     let failed = false

@@ -7,6 +7,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { FileIdentity } from './files'
+import { ReplyOwners } from './replies'
 
 export type FileState = {
   dev: number
@@ -20,7 +21,12 @@ export type FileState = {
   ended: boolean
 }
 
-type StateFile = { version: 1; servers: Record<string, Record<string, FileState>> }
+type StateFile = {
+  version: 1
+  servers: Record<string, Record<string, FileState>>
+  /** Per server, which session counts each reply's tokens (replies.ts); absent in older files. */
+  replies?: Record<string, unknown>
+}
 
 /** `$XDG_STATE_HOME/tributary/state.json`, else `~/.local/state/tributary/state.json`. */
 export function defaultStatePath(env: Record<string, string | undefined>): string {
@@ -31,6 +37,7 @@ export function defaultStatePath(env: Record<string, string | undefined>): strin
 export class PushState {
   readonly path: string
   #data: StateFile
+  readonly #replies = new Map<string, ReplyOwners>()
 
   private constructor(path: string, data: StateFile) {
     this.path = path
@@ -65,10 +72,25 @@ export class PushState {
     this.#data.servers[server] = files
   }
 
+  /** The server's ledger of reply owners, saved with the state. */
+  replies(server: string): ReplyOwners {
+    let owners = this.#replies.get(server)
+    if (owners === undefined) {
+      owners = ReplyOwners.from(this.#data.replies?.[server])
+      this.#replies.set(server, owners)
+    }
+    return owners
+  }
+
   /** Write the whole state: a temporary file beside it, then a rename. */
   async save(): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true })
     const temporary = `${this.path}.${process.pid}.tmp`
+    if (this.#replies.size > 0) {
+      const replies = { ...this.#data.replies }
+      for (const [server, owners] of this.#replies) replies[server] = owners.toJSON()
+      this.#data.replies = replies
+    }
     await writeFile(temporary, `${JSON.stringify(this.#data)}\n`, { mode: 0o600 })
     await rename(temporary, this.path)
   }

@@ -61,4 +61,14 @@ export interface Converter {
 
 export type Format = 'claude-code' | 'codex'
 
-export type ConverterContext = { path: string; host: string }
+/** Which session counts a reply's tokens (kept by replies.ts). */
+export interface ReplyLedger {
+  /** The session that counts the reply `key`: `session` itself if none did before. */
+  claim(key: string, session: string): string
+}
+
+/**
+ * `replies`: who counts a reply's tokens across the files of a push and the pushes before it
+ * (a resumed session copies replies into its own file); without it, each file counts its own.
+ */
+export type ConverterContext = { path: string; host: string; replies?: ReplyLedger }

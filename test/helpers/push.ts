@@ -9,6 +9,7 @@ import {
   type Format,
   type ImportEvent,
   openConverter,
+  type ReplyLedger,
   type WireTurn,
 } from '../../src/push/importer'
 
@@ -35,8 +36,13 @@ export function run(
   format: Format,
   lines: string[],
   path = 'fixture.jsonl',
+  replies?: ReplyLedger,
 ): { fed: number; event: ImportEvent }[] {
-  const converter: Converter = openConverter(format, { path, host: 'laptop-7' })
+  const converter: Converter = openConverter(format, {
+    path,
+    host: 'laptop-7',
+    ...(replies === undefined ? {} : { replies }),
+  })
   const out: { fed: number; event: ImportEvent }[] = []
   lines.forEach((text, i) => {
     for (const event of converter.feed({ line: i + 1, text })) out.push({ fed: i + 1, event })

@@ -194,6 +194,47 @@ describe('tributary push', () => {
     expect((await pushAs(stack.server.url, who, [file], { statePath: state })).turnsSent).toBe(0)
   })
 
+  it('a session resumed after its original was pushed: its copies land without their tokens', async () => {
+    const dir = tempDir()
+    const whole = readFileSync(
+      join(fixtures, 'claude-code/8d0e7c1a-5b2f-4c3e-9a71-2f6d4e8b0c11.jsonl'),
+      'utf8',
+    )
+    const source = whole.slice(0, whole.lastIndexOf('\n') + 1)
+    writeFileSync(join(dir, 'original.jsonl'), source)
+    const who = owner()
+    const state = join(tempDir(), 'state.json')
+    const first = await pushAs(stack.server.url, who, [dir], { statePath: state })
+    expect(first.rejected).toEqual([])
+    const sums = async () => {
+      const rows = await rowsOf(who)
+      return {
+        turns: rows.length,
+        tokens_in: rows.reduce((total, r) => total + (r.tokens_in ?? 0), 0),
+        tokens_out: rows.reduce((total, r) => total + (r.tokens_out ?? 0), 0),
+      }
+    }
+    const before = await sums()
+    expect(before.tokens_out).toBeGreaterThan(0)
+
+    // `claude --resume` later: a new file, the conversation copied in under a new session id.
+    const resumed = '3c1f9e20-7a4b-4d5e-8f60-91b2c3d4e5f6'
+    writeFileSync(
+      join(dir, 'resumed.jsonl'),
+      source.replaceAll('8d0e7c1a-5b2f-4c3e-9a71-2f6d4e8b0c11', resumed),
+    )
+    const second = await pushAs(stack.server.url, who, [dir], { statePath: state })
+    expect(second.rejected).toEqual([])
+    expect(second.filesRead).toBe(1)
+    expect(await sums()).toEqual({ ...before, turns: before.turns * 2 })
+    const copies = await stack.reader.execute({
+      sql: `select count(*) as n from turns where owner = ? and session_id = ?
+            and json_extract(metadata, '$.tokens_counted_in') = ?`,
+      args: [who, resumed, '8d0e7c1a-5b2f-4c3e-9a71-2f6d4e8b0c11'],
+    })
+    expect(Number(copies.rows[0]?.n)).toBeGreaterThan(0)
+  })
+
   it('--watch sends a line appended while it runs, and saves state when stopped', async () => {
     const dir = tempDir()
     const file = join(dir, 'turns.jsonl')

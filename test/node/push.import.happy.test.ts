@@ -6,6 +6,7 @@ import {
   type WireTurn,
 } from '../../src/push/importer'
 import { costOf, modelKey, PRICE_TABLE_DATE } from '../../src/push/prices'
+import { ReplyOwners } from '../../src/push/replies'
 import {
   CLAUDE_MAIN,
   CLAUDE_SESSION,
@@ -297,6 +298,85 @@ describe('Claude Code: tokens counted once per API message', () => {
       expect(turns.filter((t) => t.tokens_out !== undefined)).toHaveLength(usage.length)
     })
   }
+})
+
+describe('Claude Code: a resumed session copies earlier replies', () => {
+  const RESUMED = '3c1f9e20-7a4b-4d5e-8f60-91b2c3d4e5f6'
+  // What `claude --resume` writes: the conversation so far under the new session id (ids,
+  // timestamps and usage as they were), then the new session's own reply.
+  const original = linesOf(fixture(CLAUDE_MAIN)).slice(0, -1) // without the truncated line
+  const own = {
+    type: 'assistant',
+    uuid: 'r-0001',
+    parentUuid: 'a-0003',
+    sessionId: RESUMED,
+    requestId: 'req_resumed_1',
+    timestamp: '2026-11-21T08:00:00.000Z',
+    message: {
+      id: 'msg_resumed_1',
+      role: 'assistant',
+      model: 'claude-sonnet-4-5-20250929',
+      content: [{ type: 'text', text: 'Picking up where we left off.' }],
+      usage: { input_tokens: 11, output_tokens: 23 },
+    },
+  }
+  const copy = [...original.map((l) => l.replaceAll(CLAUDE_SESSION, RESUMED)), JSON.stringify(own)]
+  const finals = (ledger: ReplyOwners, first: string[], second: string[]) => [
+    ...finalTurns(run('claude-code', first, 'a.jsonl', ledger).map((x) => x.event)).values(),
+    ...finalTurns(run('claude-code', second, 'b.jsonl', ledger).map((x) => x.event)).values(),
+  ]
+
+  it('keeps the copies as turns of the new session, their tokens counted by the first', () => {
+    const turns = finals(new ReplyOwners(), original, copy)
+    const usage = distinctMessageUsage(CLAUDE_MAIN)
+    const ofSession = (id: string) => turns.filter((t) => t.session_id === id)
+    expect(ofSession(RESUMED)).toHaveLength(ofSession(CLAUDE_SESSION).length + 1)
+    expect(sum(turns.map((t) => t.tokens_out))).toBe(sum(usage.map((u) => u.output_tokens)) + 23)
+    expect(sum(turns.map((t) => t.tokens_in))).toBe(sum(usage.map((u) => u.input_tokens)) + 11)
+    const copies = ofSession(RESUMED).filter((t) => t.metadata?.tokens_counted_in !== undefined)
+    expect(copies.length).toBeGreaterThanOrEqual(usage.length)
+    for (const t of copies) {
+      expect(t.metadata?.tokens_counted_in).toBe(CLAUDE_SESSION)
+      expect(t.tokens_out).toBeUndefined()
+      expect(t.metadata?.cache_read_input_tokens).toBeUndefined()
+    }
+    expect(ofSession(RESUMED).find((t) => t.turn_id === 'r-0001')?.tokens_out).toBe(23)
+    for (const t of turns) expect(wireProblem(t)).toBeUndefined()
+  })
+
+  it('counts them where they were first seen, also when the copy comes first', () => {
+    const turns = finals(new ReplyOwners(), copy, original)
+    const usage = distinctMessageUsage(CLAUDE_MAIN)
+    expect(sum(turns.map((t) => t.tokens_out))).toBe(sum(usage.map((u) => u.output_tokens)) + 23)
+    const originals = turns.filter((t) => t.session_id === CLAUDE_SESSION)
+    expect(sum(originals.map((t) => t.tokens_out))).toBe(0)
+  })
+
+  it('remembers who counted what through the saved ledger', () => {
+    const ledger = new ReplyOwners()
+    run('claude-code', original, 'a.jsonl', ledger)
+    const saved = ReplyOwners.from(JSON.parse(JSON.stringify(ledger)))
+    const later = [...finalTurns(run('claude-code', copy, 'b.jsonl', saved).map((x) => x.event))]
+    expect(sum(later.map(([, t]) => t.tokens_out))).toBe(23)
+    expect(saved.claim('msg_01Ab\u0000req_011A', 'someone-else')).not.toBe('someone-else')
+  })
+
+  it('matches only replies with a requestId across sessions (a gateway may reuse message ids)', () => {
+    const strip = (lines: string[]) =>
+      lines.map((l) => {
+        try {
+          const { requestId: _, ...rest } = JSON.parse(l) as Record<string, unknown>
+          return JSON.stringify(rest)
+        } catch {
+          return l
+        }
+      })
+    const turns = finals(new ReplyOwners(), strip(original), strip(copy))
+    const outOf = (id: string) =>
+      sum(turns.filter((t) => t.session_id === id).map((t) => t.tokens_out))
+    expect(outOf(RESUMED)).toBe(outOf(CLAUDE_SESSION) + 23)
+    expect(outOf(CLAUDE_SESSION)).toBeGreaterThan(0)
+  })
 })
 
 describe('Codex, current layout', () => {
