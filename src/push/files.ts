@@ -4,7 +4,7 @@
  * offset after each line, so a push can resume exactly where it stopped.
  */
 import { createReadStream } from 'node:fs'
-import { readdir, stat } from 'node:fs/promises'
+import { readdir, realpath, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -20,14 +20,18 @@ export type DefaultRoot = { tool: string; path: string; exists: boolean }
 
 /**
  * Where the tools keep their logs: Claude Code under `$CLAUDE_CONFIG_DIR` (a comma-separated
- * list is allowed) or `~/.claude`, in `projects/`; Codex under `$CODEX_HOME` or `~/.codex`, in
- * `sessions/` and `archived_sessions/`.
+ * list is allowed), else both `~/.claude` and `$XDG_CONFIG_HOME/claude` (`~/.config/claude`,
+ * where some versions write), in `projects/`; Codex under `$CODEX_HOME` or `~/.codex`, in
+ * `sessions/` and `archived_sessions/`. A folder reached twice (a symlink) is read once.
  */
 export async function defaultRoots(
   env: Record<string, string | undefined>,
 ): Promise<DefaultRoot[]> {
   const home = env.HOME?.trim() || homedir()
-  const claude = (env.CLAUDE_CONFIG_DIR?.trim() || join(home, '.claude'))
+  const xdgConfig = env.XDG_CONFIG_HOME?.trim() || join(home, '.config')
+  const claude = (
+    env.CLAUDE_CONFIG_DIR?.trim() || `${join(home, '.claude')},${join(xdgConfig, 'claude')}`
+  )
     .split(',')
     .map((dir) => dir.trim())
     .filter((dir) => dir !== '')
@@ -37,9 +41,16 @@ export async function defaultRoots(
     { tool: 'Codex', path: join(codex, 'sessions') },
     { tool: 'Codex', path: join(codex, 'archived_sessions') },
   ]
-  return Promise.all(
-    candidates.map(async (root) => ({ ...root, exists: await isDirectory(root.path) })),
-  )
+  const roots: DefaultRoot[] = []
+  const real = new Set<string>()
+  for (const root of candidates) {
+    const exists = await isDirectory(root.path)
+    const key = exists ? await realpath(root.path) : root.path
+    if (real.has(key)) continue
+    real.add(key)
+    roots.push({ ...root, exists })
+  }
+  return roots
 }
 
 async function isDirectory(path: string): Promise<boolean> {

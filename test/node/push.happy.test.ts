@@ -5,11 +5,20 @@
  */
 
 import { execFile } from 'node:child_process'
-import { appendFileSync, cpSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import {
+  appendFileSync,
+  cpSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { defaultRoots } from '../../src/push/files'
 import { coveredPrefix } from '../../src/push/sender'
 import { type Stack, sleep, startStack } from '../helpers/node'
 import { dryRun, pushAs, tempDir } from '../helpers/pushing'
@@ -284,6 +293,33 @@ describe('tributary push', () => {
     )
     expect(stderr).toContain(`turns converted: ${distinct} (dry run: nothing sent)`)
     expect(stderr).toContain(`updates printed: ${turns.length - distinct} (`)
+  })
+})
+
+describe('defaultRoots', () => {
+  it('reads ~/.claude and ~/.config/claude, a symlinked one once; $CLAUDE_CONFIG_DIR instead', async () => {
+    const home = tempDir()
+    mkdirSync(join(home, '.claude', 'projects'), { recursive: true })
+    mkdirSync(join(home, '.config'), { recursive: true })
+    mkdirSync(join(home, '.codex', 'sessions'), { recursive: true })
+    const found = async (env: Record<string, string>) =>
+      (await defaultRoots({ HOME: home, ...env })).map((r) => [r.tool, r.path, r.exists])
+    expect(await found({})).toEqual([
+      ['Claude Code', join(home, '.claude', 'projects'), true],
+      ['Claude Code', join(home, '.config', 'claude', 'projects'), false],
+      ['Codex', join(home, '.codex', 'sessions'), true],
+      ['Codex', join(home, '.codex', 'archived_sessions'), false],
+    ])
+    symlinkSync(join(home, '.claude'), join(home, '.config', 'claude'))
+    expect((await found({})).filter(([tool]) => tool === 'Claude Code')).toEqual([
+      ['Claude Code', join(home, '.claude', 'projects'), true],
+    ])
+    const other = join(home, 'elsewhere')
+    mkdirSync(join(other, 'projects'), { recursive: true })
+    expect((await found({ CLAUDE_CONFIG_DIR: `${other}, /nowhere` })).slice(0, 2)).toEqual([
+      ['Claude Code', join(other, 'projects'), true],
+      ['Claude Code', '/nowhere/projects', false],
+    ])
   })
 })
 
