@@ -10,6 +10,7 @@
 import { hostname } from 'node:os'
 import { parseArgs } from 'node:util'
 import { defaultRoots } from '../push/files'
+import { MAX_LINE_BYTES } from '../push/fit'
 import { barProgress, lineProgress } from '../push/progress'
 import { type PushSummary, push } from '../push/run'
 import { defaultStatePath } from '../push/state'
@@ -162,6 +163,16 @@ function writeSummary(stream: NodeJS.WritableStream, s: PushSummary, dryRun: boo
     )
   }
   if (s.resent > 0) lines.push(`lines resent by retries: ${s.resent}`)
+  if (s.truncated.length > 0) {
+    lines.push(
+      `turns cut to fit a line of ${MAX_LINE_BYTES / 1024 / 1024} MiB: ${s.truncated.length}`,
+    )
+    for (const t of s.truncated.slice(0, MAX_LISTED)) {
+      lines.push(`  ${t.file}:${t.line}: ${t.fields.join(', ')}`)
+    }
+    if (s.truncated.length > MAX_LISTED)
+      lines.push(`  … and ${s.truncated.length - MAX_LISTED} more (--json lists all)`)
+  }
   const skipped = Object.entries(s.skipped).sort((a, b) => b[1] - a[1])
   if (skipped.length > 0) {
     lines.push(`skipped by type: ${skipped.map(([type, n]) => `${type} ${n}`).join(', ')}`)

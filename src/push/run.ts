@@ -8,6 +8,7 @@
 import { once } from 'node:events'
 import { watch as watchPath } from 'node:fs'
 import { type FileIdentity, firstLines, identify, listFiles, readLines } from './files'
+import { fitTurn, MAX_LINE_BYTES } from './fit'
 import { detectSourceFormat, isStateless, openSourceConverter } from './formats'
 import type { Progress } from './progress'
 import { ReplyOwners } from './replies'
@@ -65,6 +66,8 @@ export type PushSummary = {
   updates: number
   /** Lines sent again because a request failed and was retried. */
   resent: number
+  /** Turns too long for a line of the server's default cap, sent with their longest strings cut. */
+  truncated: Array<{ file: string; line: number; fields: string[] }>
   rejected: Rejection[]
   skipped: Record<string, number>
   malformed: Array<{ file: string; line: number; message: string }>
@@ -92,6 +95,7 @@ export async function push(options: PushOptions): Promise<PushSummary> {
     accepted: 0,
     updates: 0,
     resent: 0,
+    truncated: [],
     rejected: [],
     skipped: {},
     malformed: [],
@@ -164,10 +168,11 @@ export async function push(options: PushOptions): Promise<PushSummary> {
         const update = !see(file, event.turn)
         if (update) summary.updates++
         else summary.turnsSent++
-        const text =
+        let text: LineText =
           (event.contentJson === undefined
             ? undefined
             : splicedLine(event.turn, event.contentJson)) ?? JSON.stringify(event.turn)
+        if (linePieces(text).worst > MAX_LINE_BYTES) text = fitLine(file, event, text)
         if (sender !== undefined) {
           await sender.add({ text, tag: { kind: 'turn', file, line: event.line, update } })
         } else {
@@ -179,6 +184,17 @@ export async function push(options: PushOptions): Promise<PushSummary> {
         summary.malformed.push({ file: file.path, line: event.line, message: event.message })
       }
     }
+  }
+  /** A line over the server's default cap, its turn cut to fit (fit.ts) when it is over. */
+  const fitLine = (file: FileRun, event: ImportEvent & { kind: 'turn' }, text: LineText) => {
+    const pieces = typeof text === 'string' ? [text] : text
+    if (pieces.reduce((sum, piece) => sum + Buffer.byteLength(piece), 0) <= MAX_LINE_BYTES) {
+      return text
+    }
+    const fitted = fitTurn(event.turn)
+    if (fitted === undefined) return text // the server says why
+    summary.truncated.push({ file: file.path, line: event.line, fields: fitted.cut })
+    return JSON.stringify(fitted.turn)
   }
   /** Notes a turn as emitted for its file; false when it was emitted before. */
   const see = (file: FileRun, turn: WireTurn): boolean => {

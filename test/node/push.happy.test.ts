@@ -244,6 +244,74 @@ describe('tributary push', () => {
     expect(Number(copies.rows[0]?.n)).toBeGreaterThan(0)
   })
 
+  it('a record too long for a line lands as its turn, its longest strings cut and named', async () => {
+    const dir = tempDir()
+    const file = join(dir, 'big.jsonl')
+    const session = '5b0a7c3e-1d2f-4e6a-9b8c-7d6e5f4a3b2c'
+    const common = { sessionId: session, cwd: '/w', version: '2.0.31' }
+    const records = [
+      {
+        ...common,
+        type: 'assistant',
+        uuid: 'big-a1',
+        parentUuid: null,
+        timestamp: '2026-11-20T10:00:00.000Z',
+        requestId: 'req_big',
+        message: {
+          id: 'msg_big',
+          role: 'assistant',
+          model: 'claude-sonnet-4-5-20250929',
+          content: [
+            {
+              type: 'tool_use',
+              id: 'toolu_1',
+              name: 'Write',
+              input: { content: 'w'.repeat(1_500_000) },
+            },
+          ],
+          usage: { input_tokens: 5, output_tokens: 90_000 },
+        },
+      },
+      {
+        ...common,
+        type: 'user',
+        uuid: 'big-u1',
+        parentUuid: 'big-a1',
+        timestamp: '2026-11-20T10:00:01.000Z',
+        message: {
+          role: 'user',
+          content: [
+            { type: 'tool_result', tool_use_id: 'toolu_1', content: 'ü'.repeat(2_000_000) },
+          ],
+        },
+      },
+    ]
+    writeFileSync(file, `${records.map((r) => JSON.stringify(r)).join('\n')}\n`)
+    const who = owner()
+    const summary = await pushAs(stack.server.url, who, [file])
+    expect(summary.rejected).toEqual([])
+    expect(summary.accepted).toBe(2)
+    expect(summary.truncated).toEqual([
+      { file, line: 1, fields: ['tool_calls.0.input.content'] },
+      { file, line: 2, fields: ['content'] },
+    ])
+    const stored = await stack.reader.execute({
+      sql: `select turn_id, tokens_out, length(content) as chars, metadata from turns
+            where owner = ? order by turn_id`,
+      args: [who],
+    })
+    const [a1, u1] = stored.rows
+    expect(a1?.tokens_out).toBe(90_000)
+    expect(JSON.parse(String(a1?.metadata)).truncated).toEqual([
+      { field: 'tool_calls.0.input.content', chars: 1_500_000 },
+    ])
+    expect(Number(u1?.chars)).toBeGreaterThan(400_000)
+    expect(Number(u1?.chars)).toBeLessThan(2_000_000)
+    expect(JSON.parse(String(u1?.metadata)).truncated).toEqual([
+      { field: 'content', chars: 2_000_000 },
+    ])
+  })
+
   it('--watch sends a line appended while it runs, and saves state when stopped', async () => {
     const dir = tempDir()
     const file = join(dir, 'turns.jsonl')
