@@ -22,6 +22,7 @@ import {
   isObject,
   num,
   parseRecord,
+  pick,
   put,
   str,
   validTimestamp,
@@ -223,8 +224,11 @@ function applyUsage(
   if (cacheRead !== undefined) metadata.cache_read_input_tokens = cacheRead
   const split = isObject(usage.cache_creation) ? usage.cache_creation : undefined
   if (split !== undefined) metadata.cache_creation = split
-  const other = Object.entries(usage).filter(([k]) => !USAGE_MAPPED.has(k))
-  if (other.length > 0) metadata.usage_other = Object.fromEntries(other)
+  put(
+    metadata,
+    'usage_other',
+    pick(usage, (k) => !USAGE_MAPPED.has(k)),
+  )
 
   if (typeof costUSD === 'number' && Number.isFinite(costUSD) && costUSD >= 0) {
     turn.cost_usd = costUSD
@@ -456,14 +460,17 @@ export function openClaudeCode(ctx: ConverterContext): Converter {
     if (role !== 'tool' && blocks.results.length > 0) metadata.tool_result_text = blocks.results
     if (blocks.other.length > 0) metadata.blocks = blocks.other
     if (r.toolUseResult !== undefined) metadata.tool_use_result = compact(r.toolUseResult)
-    const messageOther = Object.entries(message).filter(
-      ([k, value]) => !MESSAGE_MAPPED.has(k) && value !== null,
+    put(
+      metadata,
+      'message',
+      pick(message, (k, value) => !MESSAGE_MAPPED.has(k) && value !== null),
     )
-    if (messageOther.length > 0) metadata.message = Object.fromEntries(messageOther)
-    const extra = Object.entries(r).filter(
-      ([k]) => !MAPPED.has(k) && !(k === 'content' && type === 'system'),
+    const systemContent = type === 'system'
+    put(
+      metadata,
+      'extra',
+      pick(r, (k) => !MAPPED.has(k) && !(k === 'content' && systemContent)),
     )
-    if (extra.length > 0) metadata.extra = Object.fromEntries(extra)
     if (type === 'system' && r.message === undefined && typeof r.content !== 'string') {
       if (r.content !== undefined) metadata.content = r.content
     }

@@ -46,3 +46,30 @@ export function put<T extends object, K extends keyof T>(
 ) {
   if (value !== undefined) target[key] = value
 }
+
+/**
+ * The fields of `record` that `keep` says yes to, in order, as a new object (a `__proto__` key
+ * too, as an own field); undefined when there are none. No array per field, unlike
+ * `Object.entries`: it runs for every record.
+ */
+export function pick(
+  record: Record<string, unknown>,
+  keep: (key: string, value: unknown) => boolean,
+): Record<string, unknown> | undefined {
+  let out: Record<string, unknown> | undefined
+  for (const key in record) {
+    if (!Object.hasOwn(record, key)) continue
+    const value = record[key]
+    if (!keep(key, value)) continue
+    out ??= {}
+    if (key === '__proto__') {
+      Object.defineProperty(out, key, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      })
+    } else out[key] = value
+  }
+  return out
+}
