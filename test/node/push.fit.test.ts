@@ -47,7 +47,7 @@ describe('fitTurn', () => {
     ])
     expect(content.startsWith(out.content ?? '-')).toBe(true)
     expect(out.metadata?.thinking).toBe('short enough')
-    expect((out.metadata?.extra as { note: string }).note).toHaveLength(2_000)
+    expect(out.metadata?.extra).toEqual({ note: 'z'.repeat(2_000) })
     expect(wireProblem(out)).toBeUndefined()
     // The turn given is not changed.
     expect(turn.content).toBe(content)
