@@ -3,7 +3,7 @@
  * offset and line) and the identity of the file it was read from. Written atomically (a
  * temporary file renamed over the old one), so a crash leaves the old state or the new one.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { FileIdentity } from './files'
@@ -21,12 +21,10 @@ export type FileState = {
   ended: boolean
 }
 
-type StateFile = {
-  version: 1
-  servers: Record<string, Record<string, FileState>>
-  /** Per server, which session counts each reply's tokens (replies.ts); absent in older files. */
-  replies?: Record<string, unknown>
-}
+type StateFile = { version: 1; servers: Record<string, Record<string, FileState>> }
+
+/** A line of the ledger beside the state: a server and the claims one save added (replies.ts). */
+type LedgerLine = { server: string; claims: Record<string, string> }
 
 /** `$XDG_STATE_HOME/tributary/state.json`, else `~/.local/state/tributary/state.json`. */
 export function defaultStatePath(env: Record<string, string | undefined>): string {
@@ -36,30 +34,30 @@ export function defaultStatePath(env: Record<string, string | undefined>): strin
 
 export class PushState {
   readonly path: string
+  /** The ledger of reply owners (`<state>.replies`), NDJSON appended to by each save. */
+  readonly ledgerPath: string
   #data: StateFile
+  /** The ledger's lines, read once, by server. */
+  readonly #ledger: Map<string, unknown[]>
   readonly #replies = new Map<string, ReplyOwners>()
 
-  private constructor(path: string, data: StateFile) {
+  private constructor(path: string, data: StateFile, ledger: Map<string, unknown[]>) {
     this.path = path
+    this.ledgerPath = `${path}.replies`
     this.#data = data
+    this.#ledger = ledger
   }
 
   /** The state at `path`; empty when the file does not exist. A corrupt file throws. */
   static async load(path: string): Promise<PushState> {
-    let text: string
-    try {
-      text = await readFile(path, 'utf8')
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        return new PushState(path, { version: 1, servers: {} })
-      }
-      throw error
-    }
+    const ledger = await readLedger(`${path}.replies`)
+    const text = await readIfThere(path)
+    if (text === undefined) return new PushState(path, { version: 1, servers: {} }, ledger)
     const data = JSON.parse(text) as StateFile
     if (data?.version !== 1 || typeof data.servers !== 'object' || data.servers === null) {
       throw new Error(`${path} is not a tributary state file (move it away to start afresh)`)
     }
-    return new PushState(path, data)
+    return new PushState(path, data, ledger)
   }
 
   get(server: string, file: string): FileState | undefined {
@@ -76,24 +74,61 @@ export class PushState {
   replies(server: string): ReplyOwners {
     let owners = this.#replies.get(server)
     if (owners === undefined) {
-      owners = ReplyOwners.from(this.#data.replies?.[server])
+      owners = new ReplyOwners()
+      for (const claims of this.#ledger.get(server) ?? []) owners.load(claims)
+      this.#ledger.delete(server)
       this.#replies.set(server, owners)
     }
     return owners
   }
 
-  /** Write the whole state: a temporary file beside it, then a rename. */
+  /**
+   * Append the ledger's new claims, then write the whole state: a temporary file beside it,
+   * then a rename. The claims go first: the state never covers a line whose claim is not saved
+   * (a line torn by a crash is skipped when read; its file is read again, and claims again).
+   */
   async save(): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true })
-    const temporary = `${this.path}.${process.pid}.tmp`
-    if (this.#replies.size > 0) {
-      const replies = { ...this.#data.replies }
-      for (const [server, owners] of this.#replies) replies[server] = owners.toJSON()
-      this.#data.replies = replies
+    const lines: string[] = []
+    for (const [server, owners] of this.#replies) {
+      const claims = owners.takeNew()
+      if (claims !== undefined)
+        lines.push(`${JSON.stringify({ server, claims } satisfies LedgerLine)}\n`)
     }
+    // After a newline of its own: a line torn before stays apart from the new ones.
+    if (lines.length > 0) await appendFile(this.ledgerPath, `\n${lines.join('')}`, { mode: 0o600 })
+    const temporary = `${this.path}.${process.pid}.tmp`
     await writeFile(temporary, `${JSON.stringify(this.#data)}\n`, { mode: 0o600 })
     await rename(temporary, this.path)
   }
+}
+
+/** A file's text; undefined when it does not exist. */
+async function readIfThere(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+}
+
+/** The ledger's claims by server, in the order saved; torn or foreign lines are skipped. */
+async function readLedger(path: string): Promise<Map<string, unknown[]>> {
+  const byServer = new Map<string, unknown[]>()
+  for (const text of (await readIfThere(path))?.split('\n') ?? []) {
+    let line: Partial<LedgerLine>
+    try {
+      line = JSON.parse(text) as Partial<LedgerLine>
+    } catch {
+      continue
+    }
+    if (typeof line?.server !== 'string') continue
+    const claims = byServer.get(line.server)
+    if (claims === undefined) byServer.set(line.server, [line.claims])
+    else claims.push(line.claims)
+  }
+  return byServer
 }
 
 export type ResumePoint =

@@ -225,17 +225,50 @@ describe('tributary push', () => {
     }
     const before = await sums()
     expect(before.tokens_out).toBeGreaterThan(0)
+    // The ledger of who counted which reply, beside the state; a line torn by a crash is passed over.
+    const ledger = readFileSync(`${state}.replies`, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+    expect(ledger.length).toBeGreaterThan(0)
+    expect(JSON.parse(ledger[0] ?? '{}').server).toBe(stack.server.url.replace(/\/+$/, ''))
+    appendFileSync(`${state}.replies`, '{"server":"http://127.0.0.1:1","cla')
 
     // `claude --resume` later: a new file, the conversation copied in under a new session id.
     const resumed = '3c1f9e20-7a4b-4d5e-8f60-91b2c3d4e5f6'
+    const own = {
+      type: 'assistant',
+      uuid: 'r-0001',
+      parentUuid: null,
+      sessionId: resumed,
+      requestId: 'req_resumed_1',
+      timestamp: '2026-11-21T08:00:00.000Z',
+      message: {
+        id: 'msg_resumed_1',
+        role: 'assistant',
+        content: 'Back.',
+        usage: { input_tokens: 3, output_tokens: 5 },
+      },
+    }
     writeFileSync(
       join(dir, 'resumed.jsonl'),
-      source.replaceAll('8d0e7c1a-5b2f-4c3e-9a71-2f6d4e8b0c11', resumed),
+      `${source.replaceAll('8d0e7c1a-5b2f-4c3e-9a71-2f6d4e8b0c11', resumed)}${JSON.stringify(own)}\n`,
     )
     const second = await pushAs(stack.server.url, who, [dir], { statePath: state })
     expect(second.rejected).toEqual([])
     expect(second.filesRead).toBe(1)
-    expect(await sums()).toEqual({ ...before, turns: before.turns * 2 })
+    expect(await sums()).toEqual({
+      turns: before.turns * 2 + 1,
+      tokens_in: before.tokens_in + 3,
+      tokens_out: before.tokens_out + 5,
+    })
+    // The new session's own reply was claimed after the torn line, on a line of its own.
+    const lines = readFileSync(`${state}.replies`, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+    expect(lines.filter((l) => l.endsWith('"cla'))).toHaveLength(1)
+    for (const l of lines.filter((l) => !l.endsWith('"cla')))
+      expect(JSON.parse(l).server).toBeTruthy()
+    expect(lines.at(-1)).toContain(resumed)
     const copies = await stack.reader.execute({
       sql: `select count(*) as n from turns where owner = ? and session_id = ?
             and json_extract(metadata, '$.tokens_counted_in') = ?`,

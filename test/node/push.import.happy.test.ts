@@ -355,10 +355,26 @@ describe('Claude Code: a resumed session copies earlier replies', () => {
   it('remembers who counted what through the saved ledger', () => {
     const ledger = new ReplyOwners()
     run('claude-code', original, 'a.jsonl', ledger)
-    const saved = ReplyOwners.from(JSON.parse(JSON.stringify(ledger)))
+    const saved = new ReplyOwners()
+    saved.load(JSON.parse(JSON.stringify(ledger.takeNew())))
+    expect(ledger.takeNew()).toBeUndefined() // taken once
     const later = [...finalTurns(run('claude-code', copy, 'b.jsonl', saved).map((x) => x.event))]
     expect(sum(later.map(([, t]) => t.tokens_out))).toBe(23)
     expect(saved.claim('msg_01Ab\u0000req_011A', 'someone-else')).not.toBe('someone-else')
+  })
+
+  it('keeps every claim of a long history, through growth and a reload', () => {
+    const ledger = new ReplyOwners()
+    const key = (i: number) => `msg_${i.toString(36)}\u0000req_${(i * 7).toString(36)}`
+    for (let i = 0; i < 50_000; i++) expect(ledger.claim(key(i), `s${i % 97}`)).toBe(`s${i % 97}`)
+    const reloaded = new ReplyOwners()
+    reloaded.load(JSON.parse(JSON.stringify(ledger.takeNew())))
+    for (let i = 0; i < 50_000; i++) {
+      expect(ledger.claim(key(i), 'other')).toBe(`s${i % 97}`)
+      expect(reloaded.claim(key(i), 'other')).toBe(`s${i % 97}`)
+    }
+    expect(reloaded.claim(key(50_000), 'other')).toBe('other')
+    expect(ledger.takeNew()).toBeUndefined()
   })
 
   it('matches only replies with a requestId across sessions (a gateway may reuse message ids)', () => {
