@@ -19,13 +19,14 @@ const KEPT = new Set(['tool', 'host', 'session_id', 'turn_id', 'role', 'timestam
 
 type Leaf = { holder: Record<string, unknown> | unknown[]; key: string | number; path: string }
 
-/** Every string below `value` that may be cut, with where it is. */
+/** Every string below `value` (a turn at depth 0, its KEPT fields left out) that may be cut. */
 function leaves(value: unknown, path: string, out: Leaf[], depth = 0): void {
   if (typeof value !== 'object' || value === null || depth > 64) return
   const entries: [string | number, unknown][] = Array.isArray(value)
     ? value.map((item, i) => [i, item])
     : Object.entries(value)
   for (const [key, item] of entries) {
+    if (depth === 0 && typeof key === 'string' && KEPT.has(key)) continue
     const at = path === '' ? String(key) : `${path}.${key}`
     if (typeof item === 'string') {
       if (item.length > MIN_HEAD) out.push({ holder: value as Leaf['holder'], key, path: at })
@@ -48,12 +49,7 @@ export function fitTurn(
   if (size <= maxBytes) return { turn, cut: [] }
   const fitted = structuredClone(turn)
   const found: Leaf[] = []
-  for (const [key, value] of Object.entries(fitted)) {
-    if (KEPT.has(key)) continue
-    if (typeof value === 'string') {
-      if (value.length > MIN_HEAD) found.push({ holder: fitted, key, path: key })
-    } else leaves(value, key, found)
-  }
+  leaves(fitted, '', found)
   const read = (leaf: Leaf) => (leaf.holder as Record<string | number, string>)[leaf.key] ?? ''
   found.sort((a, b) => read(b).length - read(a).length)
   const truncated: Array<{ field: string; chars: number }> = []
