@@ -148,6 +148,14 @@ function parse(argv: string[]) {
 
 const MAX_LISTED = 20
 
+/** The first MAX_LISTED of `items`, a line each, indented; then how many more there are. */
+function listSome<T>(lines: string[], items: T[], line: (item: T) => string, more = 'more') {
+  for (const item of items.slice(0, MAX_LISTED)) lines.push(`  ${line(item)}`)
+  if (items.length > MAX_LISTED) {
+    lines.push(`  … and ${items.length - MAX_LISTED} ${more} (--json lists all)`)
+  }
+}
+
 /** The end summary for a person, on stderr. */
 function writeSummary(stream: NodeJS.WritableStream, s: PushSummary, dryRun: boolean): void {
   const lines = [
@@ -167,28 +175,20 @@ function writeSummary(stream: NodeJS.WritableStream, s: PushSummary, dryRun: boo
     lines.push(
       `turns cut to fit a line of ${MAX_LINE_BYTES / 1024 / 1024} MiB: ${s.truncated.length}`,
     )
-    for (const t of s.truncated.slice(0, MAX_LISTED)) {
-      lines.push(`  ${t.file}:${t.line}: ${t.fields.join(', ')}`)
-    }
-    if (s.truncated.length > MAX_LISTED)
-      lines.push(`  … and ${s.truncated.length - MAX_LISTED} more (--json lists all)`)
+    listSome(lines, s.truncated, (t) => `${t.file}:${t.line}: ${t.fields.join(', ')}`)
   }
   const skipped = Object.entries(s.skipped).sort((a, b) => b[1] - a[1])
   if (skipped.length > 0) {
     lines.push(`skipped by type: ${skipped.map(([type, n]) => `${type} ${n}`).join(', ')}`)
   }
-  for (const r of s.rejected.slice(0, MAX_LISTED)) {
-    lines.push(
-      `  rejected ${r.file}:${r.line}: ${r.code}${r.field ? ` (${r.field})` : ''}: ${r.message}`,
-    )
-  }
-  if (s.rejected.length > MAX_LISTED)
-    lines.push(`  … and ${s.rejected.length - MAX_LISTED} more rejected (--json lists all)`)
+  listSome(
+    lines,
+    s.rejected,
+    (r) => `rejected ${r.file}:${r.line}: ${r.code}${r.field ? ` (${r.field})` : ''}: ${r.message}`,
+    'more rejected',
+  )
   if (s.malformed.length > 0) lines.push(`malformed source lines: ${s.malformed.length}`)
-  for (const m of s.malformed.slice(0, MAX_LISTED))
-    lines.push(`  ${m.file}:${m.line}: ${m.message}`)
-  if (s.malformed.length > MAX_LISTED)
-    lines.push(`  … and ${s.malformed.length - MAX_LISTED} more (--json lists all)`)
+  listSome(lines, s.malformed, (m) => `${m.file}:${m.line}: ${m.message}`)
   if (s.interrupted)
     lines.push('interrupted: the state holds what was accepted; run again to go on')
   stream.write(`${lines.join('\n')}\n`)
