@@ -56,19 +56,17 @@ class HashTable {
     return at
   }
 
-  /** The owner's index, or -1. */
-  get(hi: number, lo: number): number {
-    return (this.#owner[this.#slot(hi, lo)] ?? 0) - 1
-  }
-
-  /** Sets the owner of a hash that has none. */
-  add(hi: number, lo: number, owner: number): void {
+  /** The owner's index of a hash that has one; else `owner` becomes it, and -1. One probe. */
+  claim(hi: number, lo: number, owner: number): number {
     if ((this.#size + 1) * 2 > this.#owner.length) this.#grow()
     const at = this.#slot(hi, lo)
+    const found = this.#owner[at] ?? 0
+    if (found !== 0) return found - 1
     this.#hi[at] = hi
     this.#lo[at] = lo
     this.#owner[at] = owner + 1
     this.#size++
+    return -1
   }
 
   #grow(): void {
@@ -112,17 +110,15 @@ export class ReplyOwners implements ReplyLedger {
       for (let i = 0; i < keys.length; i += HASH_CHARS) {
         const bytes = Buffer.from(keys.slice(i, i + HASH_CHARS), 'base64url')
         if (bytes.length !== 8) continue
-        const [hi, lo] = [bytes.readUInt32BE(0), bytes.readUInt32BE(4)]
-        if (this.#table.get(hi, lo) < 0) this.#table.add(hi, lo, index)
+        this.#table.claim(bytes.readUInt32BE(0), bytes.readUInt32BE(4), index)
       }
     }
   }
 
   claim(key: string, session: string): string {
     const [hi, lo] = hashKey(key)
-    const owner = this.#table.get(hi, lo)
+    const owner = this.#table.claim(hi, lo, this.#sessionIndex(session))
     if (owner >= 0) return this.#sessions[owner] ?? session
-    this.#table.add(hi, lo, this.#sessionIndex(session))
     this.#new.set(session, (this.#new.get(session) ?? '') + encode(hi, lo))
     return session
   }
