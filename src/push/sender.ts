@@ -336,6 +336,8 @@ export class Sender<T> {
       const answer = await batch.attempt.end()
       batch.attempt = undefined
       const outcome = this.#answered(batch, answer)
+      // Every line of it is covered: the next request may start now, before the bookkeeping.
+      if (outcome.retry === undefined) this.#batch.attempt?.release()
       const progressed = await this.#cover(batch, outcome.covered, outcome.summary)
       if (outcome.retry === undefined) break
       failures = progressed ? 1 : failures + 1

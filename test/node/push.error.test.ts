@@ -4,12 +4,15 @@
  * the token script's configuration. Nothing is lost and nothing is duplicated.
  */
 import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { jwtVerify } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Sender } from '../../src/push/sender'
+import { tokenFor } from '../helpers/app'
 import { type Stack, startStack } from '../helpers/node'
 import { type Fault, pushAs, startFaultProxy, tempDir } from '../helpers/pushing'
 
@@ -104,6 +107,66 @@ describe('tributary push under faults', () => {
       expect(proxy.log.length).toBe(4)
       expect(summary.accepted).toBe(300)
       expect(await stored(who)).toEqual({ ids, tokens: total(300), count: 300 })
+    } finally {
+      await proxy.close()
+    }
+  })
+
+  it("starts the next request as soon as an answer covers the last, not after the caller's bookkeeping", async () => {
+    // Lines gzip cannot shrink much, so each request's body reaches the wire before it ends.
+    const ids = Array.from({ length: 30 }, (_, i) => `turn-${String(i + 1).padStart(4, '0')}`)
+    const lines = ids.map((id, i) =>
+      JSON.stringify({
+        tool: 'claude-code',
+        host: 'h',
+        session_id: 's-1',
+        turn_id: id,
+        seq: i + 1,
+        role: 'user',
+        timestamp: '2026-11-22T14:00:00Z',
+        content: randomBytes(16 * 1024).toString('hex'),
+        tokens_in: i + 1,
+      }),
+    )
+    let secondArrived: () => void = () => {}
+    const second = new Promise<void>((resolve) => {
+      secondArrived = resolve
+    })
+    const proxy = await startFaultProxy(stack.server.url, (n) => {
+      if (n === 2) secondArrived()
+      return { kind: 'pass' }
+    })
+    try {
+      const who = owner()
+      const covered: number[] = []
+      let waited = false
+      const sender = new Sender<number>({
+        url: proxy.url,
+        token: await tokenFor(who),
+        maxLines: 10,
+        // The first answer's bookkeeping (a state save, say) waits for the second request to
+        // reach the server: held back until it returned, that request would never start.
+        onCovered: async (items) => {
+          for (const item of items) if (item.kind === 'accepted') covered.push(item.tag)
+          if (waited || items.length === 0) return
+          waited = true
+          await Promise.race([
+            second,
+            new Promise((_, reject) =>
+              setTimeout(() => reject(new Error('the second request waited for onCovered')), 5000),
+            ),
+          ])
+        },
+      })
+      try {
+        for (const [i, text] of lines.entries()) await sender.add({ text, tag: i + 1 })
+        await sender.flush()
+      } finally {
+        sender.close()
+      }
+      expect(covered).toEqual(lines.map((_, i) => i + 1))
+      expect(proxy.log).toEqual(['pass', 'pass', 'pass'])
+      expect(await stored(who)).toEqual({ ids, tokens: total(30), count: 30 })
     } finally {
       await proxy.close()
     }
