@@ -9,6 +9,13 @@
  * it. Token usage comes from `token_count` events: each new count is added to the latest
  * assistant turn, which is emitted again with its tokens; an event that repeats the previous
  * `total_token_usage` is counted once, so a session's sums equal its final total.
+ *
+ * A forked or subagent rollout opens with its parent's history copied in (the parent's
+ * session_meta, messages and token counts, re-stamped to the fork's time). Each count is
+ * claimed in the push's ledger by its running totals and its own usage; in a fork, a count
+ * an earlier session claimed is a copy until the fork's first count of its own:
+ * the turn it follows carries `tokens_counted_in` instead of its tokens. A root session's
+ * counts are never copies (a scripted run repeated may match an earlier one exactly).
  */
 
 import { isObject, num, parseRecord, put, str, validTimestamp, wellFormed } from './records'
@@ -40,6 +47,12 @@ const minus = (a: Usage, b: Usage | undefined): Usage => ({
   reasoning: Math.max(a.reasoning - (b?.reasoning ?? 0), 0),
   total: Math.max(a.total - (b?.total ?? 0), 0),
 })
+
+/** A token count's ledger key: its running totals and its own usage. */
+const countKey = (total: Usage, last: Usage | undefined): string =>
+  `codex:${[total, last ?? total]
+    .map((u) => `${u.input},${u.cached},${u.output},${u.reasoning},${u.total}`)
+    .join(':')}`
 
 const sameUsage = (a: Usage, b: Usage | undefined): boolean =>
   b !== undefined &&
@@ -118,14 +131,22 @@ export function openCodex(ctx: ConverterContext): Converter {
   let lastTurn: WireTurn | undefined
   let pending: Usage | undefined
   let previousTotal: Usage | undefined
+  /** A fork or subagent rollout, until its first token count of its own. */
+  let replaying = false
 
   const skip = (line: number, type: string): ImportEvent[] => [{ kind: 'skip', line, type }]
 
   function openSession(payload: Record<string, unknown>, line: number): ImportEvent[] {
     const id = str(payload.id) ?? str(payload.session_id)
     if (id === undefined) return [{ kind: 'error', line, message: 'session record without an id' }]
-    if (sessionId !== undefined) return skip(line, 'session_meta') // a fork quoting its parent
+    if (sessionId !== undefined) {
+      if (id !== sessionId && previousTotal === undefined) replaying = true
+      return skip(line, 'session_meta') // a fork quoting its parent
+    }
     sessionId = id
+    const source = isObject(payload.source) ? payload.source : undefined
+    const spawn = isObject(source?.subagent) ? source.subagent.thread_spawn : undefined
+    if (str(payload.forked_from_id) !== undefined || isObject(spawn)) replaying = true
     sessionStart = validTimestamp(payload.timestamp) ?? latest
     cwd = str(payload.cwd)
     model = str(payload.model) ?? model
@@ -174,10 +195,24 @@ export function openCodex(ctx: ConverterContext): Converter {
     if (info === undefined) return []
     const total = usageOf(info.total_token_usage)
     if (total !== undefined && sameUsage(total, previousTotal)) return [] // a repeated event
-    const usage = usageOf(info.last_token_usage) ?? (total && minus(total, previousTotal))
+    const last = usageOf(info.last_token_usage)
+    const usage = last ?? (total && minus(total, previousTotal))
     if (total !== undefined) previousTotal = total
     if (usage === undefined) return []
+    if (total !== undefined && sessionId !== undefined && ctx.replies !== undefined) {
+      const counter = ctx.replies.claim(countKey(total, last), sessionId)
+      if (replaying && counter !== sessionId) return copied(counter)
+    }
+    replaying = false
     return addUsage(usage)
+  }
+
+  /** A count copied from `counter`'s history: the turn it follows is marked, not counted. */
+  function copied(counter: string): ImportEvent[] {
+    const holder = lastAssistant ?? lastTurn
+    if (holder === undefined || holder.metadata?.tokens_counted_in === counter) return []
+    holder.metadata = { ...holder.metadata, tokens_counted_in: counter }
+    return [{ kind: 'turn', line: holder.seq, turn: snapshot(holder) }]
   }
 
   /** One Responses API item (a response_item's payload, or a bare item of the older layout). */

@@ -3,6 +3,8 @@
  * a new file with the conversation before it copied in: the same records under the new session
  * id, each reply with its `message.id`, `requestId` and usage. The copies are turns of the new
  * session, but their tokens were spent once: the first session seen with a reply keeps them.
+ * A forked or subagent Codex rollout copies its parent's token counts the same way (codex.ts
+ * claims each by its running totals).
  *
  * Kept beside the state file, per server (so a session resumed after its original was pushed
  * is still a copy), as 64-bit hashes of the reply keys, 11 characters each, concatenated per

@@ -7,6 +7,7 @@
 
 import { once } from 'node:events'
 import { watch as watchPath } from 'node:fs'
+import { basename } from 'node:path'
 import { type FileIdentity, firstLines, identify, listFiles, readLines } from './files'
 import { fitTurn, MAX_LINE_BYTES } from './fit'
 import { detectSourceFormat, isStateless, openSourceConverter } from './formats'
@@ -321,7 +322,7 @@ export async function push(options: PushOptions): Promise<PushSummary> {
     }
     // Oldest first (a stable sort: by path among equals), so a session counts its replies
     // before a later one that resumed or forked it, and copied them, is read.
-    plan.sort((a, b) => a.identity.mtimeMs - b.identity.mtimeMs)
+    plan.sort((a, b) => startOf(a.path, a.identity) - startOf(b.path, b.identity))
     summary.files = Math.max(summary.files, paths.length)
     progress.begin({ files: plan.length, bytes: plan.reduce((sum, p) => sum + p.bytes, 0) })
     let failed = false
@@ -442,4 +443,18 @@ async function watchLoop(options: PushOptions, pass: () => Promise<boolean>): Pr
     options.signal.removeEventListener('abort', onAbort)
     for (const watcher of watchers) watcher.close()
   }
+}
+
+/**
+ * When a file's session began, for reading them oldest first: a Codex rollout's name says it
+ * (`rollout-YYYY-MM-DDTHH-MM-SS-<id>.jsonl`; a parent still running after a fork or a subagent
+ * it spawned has the later mtime, but began first), read as UTC since only the order among
+ * rollouts matters; other files are as old as their mtime.
+ */
+function startOf(path: string, identity: FileIdentity): number {
+  const m = /^rollout-(\d{4})-(\d{2})-(\d{2})T(\d{2})-(\d{2})-(\d{2})/.exec(basename(path))
+  if (m === null) return identity.mtimeMs
+  const [, y, mo, d, h, mi, sec] = m.map(Number) as number[]
+  const at = Date.UTC(y as number, (mo as number) - 1, d, h, mi, sec)
+  return Number.isNaN(at) ? identity.mtimeMs : at
 }

@@ -61,7 +61,7 @@ export interface Converter {
 
 export type Format = 'claude-code' | 'codex'
 
-/** Which session counts a reply's tokens (kept by replies.ts). */
+/** Which session counts a reply's tokens, or a Codex token count (kept by replies.ts). */
 export interface ReplyLedger {
   /** The session that counts the reply `key`: `session` itself if none did before. */
   claim(key: string, session: string): string

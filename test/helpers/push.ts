@@ -80,3 +80,64 @@ export function wireProblem(turn: WireTurn): string | undefined {
 
 export const sum = (values: (number | undefined)[]): number =>
   values.reduce<number>((total, value) => total + (value ?? 0), 0)
+
+/** The current-layout Codex fixture's session, and a fork of it (codexFork). */
+export const CODEX_SESSION = '019a2d7a-41c4-78b1-b7cc-a45d62a89cd5'
+export const CODEX_FORK = '019a2e10-5b7c-7d21-9e3f-4a5b6c7d8e9f'
+
+const usage = (input: number, cached: number, output: number, reasoning: number) => ({
+  input_tokens: input,
+  cached_input_tokens: cached,
+  output_tokens: output,
+  reasoning_output_tokens: reasoning,
+  total_tokens: input + output,
+})
+const line = (timestamp: string, type: string, payload: Record<string, unknown>) =>
+  JSON.stringify({ timestamp, type, payload })
+const count = (timestamp: string, total: object, last: object) =>
+  line(timestamp, 'event_msg', {
+    type: 'token_count',
+    info: { total_token_usage: total, last_token_usage: last, model_context_window: 272000 },
+  })
+// What Codex writes for a fork: the child's session_meta, the parent's history copied in
+// (its session_meta first) and re-stamped to the fork's second, then the child's own work,
+// its running totals going on from the parent's.
+export const codexFork = (meta: Record<string, unknown>): string[] => [
+  line('2026-11-20T11:00:00.000Z', 'session_meta', {
+    id: CODEX_FORK,
+    timestamp: '2026-11-20T11:00:00.000Z',
+    cwd: '/home/ana/src/tributary',
+    originator: 'codex_cli_rs',
+    cli_version: '0.63.0',
+    ...meta,
+  }),
+  ...linesOf(fixture(CODEX_CURRENT)).map((text, i) => {
+    const r = JSON.parse(text) as Record<string, unknown>
+    r.timestamp = `2026-11-20T11:00:00.${String(i + 1).padStart(3, '0')}Z`
+    return JSON.stringify(r)
+  }),
+  line('2026-11-20T11:00:07.000Z', 'response_item', {
+    type: 'message',
+    role: 'user',
+    content: [{ type: 'input_text', text: 'now add a goodbye file' }],
+  }),
+  line('2026-11-20T11:00:07.010Z', 'turn_context', { model: 'gpt-5-codex', effort: 'high' }),
+  line('2026-11-20T11:00:08.000Z', 'response_item', {
+    type: 'custom_tool_call',
+    call_id: 'call_bye',
+    name: 'apply_patch',
+    input: '*** Begin Patch\n*** Add File: goodbye.txt\n+Goodbye\n*** End Patch',
+  }),
+  count('2026-11-20T11:00:08.010Z', usage(26552, 23908, 544, 256), usage(7000, 6500, 150, 64)),
+  line('2026-11-20T11:00:08.100Z', 'response_item', {
+    type: 'custom_tool_call_output',
+    call_id: 'call_bye',
+    output: 'Success. Updated the following files:\nA goodbye.txt\n',
+  }),
+  line('2026-11-20T11:00:09.000Z', 'response_item', {
+    type: 'message',
+    role: 'assistant',
+    content: [{ type: 'output_text', text: 'Added goodbye.txt.' }],
+  }),
+  count('2026-11-20T11:00:09.010Z', usage(33852, 31008, 584, 256), usage(7300, 7100, 40, 0)),
+]

@@ -12,6 +12,7 @@ import {
   readFileSync,
   renameSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs'
 import { join } from 'node:path'
@@ -21,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { defaultRoots } from '../../src/push/files'
 import { coveredPrefix } from '../../src/push/sender'
 import { type Stack, sleep, startStack } from '../helpers/node'
+import { CODEX_FORK, CODEX_SESSION, codexFork } from '../helpers/push'
 import { dryRun, pushAs, tempDir } from '../helpers/pushing'
 
 const fixtures = fileURLToPath(new URL('../push/fixtures/', import.meta.url))
@@ -375,6 +377,34 @@ describe('tributary push', () => {
       saved.servers as Record<string, Record<string, { line: number }>>,
     )[0]
     expect(entry?.[file]?.line).toBe(4)
+  })
+
+  it('a Codex fork whose parent ran on after it (the later mtime) counts the copied history once', async () => {
+    const dir = tempDir()
+    const codex = join(dir, 'sessions', '2026', '11', '20')
+    mkdirSync(codex, { recursive: true })
+    const parent = join(codex, `rollout-2026-11-20T10-00-00-${CODEX_SESSION}.jsonl`)
+    const fork = join(codex, `rollout-2026-11-20T11-00-00-${CODEX_FORK}.jsonl`)
+    cpSync(join(fixtures, 'codex', `rollout-2026-11-20T10-00-00-${CODEX_SESSION}.jsonl`), parent)
+    writeFileSync(fork, `${codexFork({ forked_from_id: CODEX_SESSION }).join('\n')}\n`)
+    const now = Date.now() / 1000
+    utimesSync(fork, now - 3600, now - 3600)
+    utimesSync(parent, now, now)
+    const who = owner()
+    const summary = await pushAs(stack.server.url, who, [dir])
+    expect(summary.rejected).toEqual([])
+    const sums = await stack.reader.execute({
+      sql: `select session_id, sum(tokens_in) as i, sum(tokens_out) as o, count(*) as n,
+              count(json_extract(metadata, '$.tokens_counted_in')) as copies
+            from turns where owner = ? group by session_id order by session_id`,
+      args: [who],
+    })
+    expect(
+      sums.rows.map((r) => [r.session_id, Number(r.i), Number(r.o), Number(r.copies)]),
+    ).toEqual([
+      [CODEX_SESSION, 19552, 394, 0],
+      [CODEX_FORK, 14300, 190, 3],
+    ])
   })
 
   it('--dry-run converts and sends nothing', async () => {

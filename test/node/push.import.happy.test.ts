@@ -12,7 +12,10 @@ import {
   CLAUDE_SESSION,
   CLAUDE_SUBAGENT,
   CODEX_CURRENT,
+  CODEX_FORK,
   CODEX_LEGACY,
+  CODEX_SESSION,
+  codexFork,
   convert,
   finalTurns,
   fixture,
@@ -510,6 +513,67 @@ describe('Codex, current layout', () => {
     // Each model call's tokens sit on the assistant turn it produced.
     expect(at(20)).toMatchObject({ tokens_in: 7012, tokens_out: 55 })
     expect(at(13).tokens_in).toBeUndefined()
+  })
+})
+
+describe('Codex: a forked or subagent rollout copies its parent', () => {
+  const PARENT = CODEX_SESSION
+  const FORK = CODEX_FORK
+  const parent = linesOf(fixture(CODEX_CURRENT))
+  const forked = codexFork({ forked_from_id: PARENT, source: 'cli' })
+  const spawned = codexFork({
+    source: { subagent: { thread_spawn: { parent_thread_id: PARENT, depth: 1 } } },
+  })
+  const finals = (ledger: ReplyOwners, ...files: string[][]) =>
+    files.flatMap((lines, i) => [
+      ...finalTurns(run('codex', lines, `rollout-${i}.jsonl`, ledger).map((x) => x.event)).values(),
+    ])
+  const ofSession = (turns: WireTurn[], id: string) => turns.filter((t) => t.session_id === id)
+  const tokens = (turns: WireTurn[]) => [
+    sum(turns.map((t) => t.tokens_in)),
+    sum(turns.map((t) => t.tokens_out)),
+    sum(turns.map((t) => t.metadata?.cached_input_tokens as number | undefined)),
+  ]
+
+  for (const [name, fork] of [
+    ['forked_from_id', forked],
+    ['a subagent spawn', spawned],
+  ] as const) {
+    it(`counts the copied history once, in the parent; the fork its own calls (${name})`, () => {
+      const turns = finals(new ReplyOwners(), parent, fork)
+      expect(tokens(ofSession(turns, PARENT))).toEqual([19552, 394, 17408])
+      expect(tokens(ofSession(turns, FORK))).toEqual([14300, 190, 13600])
+      // The copies stay turns of the fork, each counted turn's copy naming the parent.
+      const copies = ofSession(turns, FORK).filter((t) => t.timestamp < '2026-11-20T11:00:01Z')
+      expect(copies.map((t) => t.role)).toEqual(ofSession(turns, PARENT).map((t) => t.role))
+      const named = copies.filter((t) => t.metadata?.tokens_counted_in !== undefined)
+      expect(named.length).toBe(3)
+      for (const t of named) {
+        expect(t.metadata?.tokens_counted_in).toBe(PARENT)
+        expect(t.tokens_in).toBeUndefined()
+      }
+      for (const t of turns) expect(wireProblem(t), t.turn_id).toBeUndefined()
+    })
+  }
+
+  it('finds the parent through the saved ledger of an earlier push', () => {
+    const ledger = new ReplyOwners()
+    run('codex', parent, 'a.jsonl', ledger)
+    const saved = new ReplyOwners()
+    saved.load(JSON.parse(JSON.stringify(ledger.takeNew())))
+    expect(tokens(finals(saved, forked))).toEqual([14300, 190, 13600])
+  })
+
+  it('counts the whole history in a fork pushed without its parent', () => {
+    expect(tokens(finals(new ReplyOwners(), forked))).toEqual([33852, 584, 31008])
+  })
+
+  it('never takes a root session for a copy, even with the same counts as an earlier one', () => {
+    // A scripted run repeated: another session id, the same calls and token counts.
+    const again = parent.map((l) => l.replaceAll(PARENT, FORK))
+    const turns = finals(new ReplyOwners(), parent, again)
+    expect(tokens(ofSession(turns, PARENT))).toEqual([19552, 394, 17408])
+    expect(tokens(ofSession(turns, FORK))).toEqual([19552, 394, 17408])
   })
 })
 
