@@ -150,12 +150,20 @@ describe('tributary push under faults', () => {
           for (const item of items) if (item.kind === 'accepted') covered.push(item.tag)
           if (waited || items.length === 0) return
           waited = true
-          await Promise.race([
-            second,
-            new Promise((_, reject) =>
-              setTimeout(() => reject(new Error('the second request waited for onCovered')), 5000),
-            ),
-          ])
+          let timer: NodeJS.Timeout | undefined
+          try {
+            await Promise.race([
+              second,
+              new Promise((_, reject) => {
+                timer = setTimeout(
+                  () => reject(new Error('the second request waited for onCovered')),
+                  5000,
+                )
+              }),
+            ])
+          } finally {
+            clearTimeout(timer)
+          }
         },
       })
       try {
