@@ -105,7 +105,9 @@ export async function main(
       watch,
       dryRun: values['dry-run'] === true,
       out: process.stdout,
-      progress: stderr.isTTY ? barProgress(stderr) : lineProgress(stderr),
+      progress: stderr.isTTY
+        ? barProgress(stderr, { dryRun: values['dry-run'] === true })
+        : lineProgress(stderr),
       signal: controller.signal,
       maxBytes: Math.round(positive('batch-mb', values['batch-mb'], 8) * 1024 * 1024),
       maxAttempts: Math.round(positive('retries', values.retries, 8)),

@@ -28,8 +28,15 @@ export interface Progress {
 
 const MB = 1024 * 1024
 
-/** The bar for terminals: redrawn at most 10 times a second. */
-export function barProgress(stream: NodeJS.WriteStream): Progress {
+/**
+ * The bar for terminals: redrawn at most 10 times a second. A dry run counts the turns it
+ * converted, since none is sent to be accepted.
+ */
+export function barProgress(
+  stream: NodeJS.WriteStream,
+  options: { dryRun?: boolean } = {},
+): Progress {
+  const dryRun = options.dryRun === true
   let bar: SingleBar | undefined
   let files = 0
   let done = 0
@@ -41,7 +48,7 @@ export function barProgress(stream: NodeJS.WriteStream): Progress {
     const seconds = Math.max(0.001, (Date.now() - started) / 1000)
     return {
       files: `${done}/${files}`,
-      turns: `${accepted}/${sent}`,
+      turns: dryRun ? `${sent}` : `${accepted}/${sent}`,
       mb: (read / MB).toFixed(1),
       rate: (read / MB / seconds).toFixed(1),
     }
@@ -58,8 +65,7 @@ export function barProgress(stream: NodeJS.WriteStream): Progress {
         fps: 10,
         hideCursor: true,
         clearOnComplete: false,
-        format:
-          'push {bar} {percentage}% | files {files} | turns {turns} accepted | {mb}/{totalMb} MB | {rate} MB/s | ETA {eta_formatted}',
+        format: `push {bar} {percentage}% | files {files} | turns {turns} ${dryRun ? 'converted' : 'accepted'} | {mb}/{totalMb} MB | {rate} MB/s | ETA {eta_formatted}`,
       })
       bar.start(Math.max(1, totals.bytes), 0, {
         ...payload(),

@@ -178,6 +178,7 @@ export async function push(options: PushOptions): Promise<PushSummary> {
           await sender.add({ text, tag: { kind: 'turn', file, line: event.line, update } })
         } else {
           await printer?.line(text)
+          progress.turns(summary.turnsSent, 0)
         }
       } else if (event.kind === 'skip') {
         summary.skipped[event.type] = (summary.skipped[event.type] ?? 0) + 1

@@ -16,10 +16,12 @@ import {
   writeFileSync,
 } from 'node:fs'
 import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { defaultRoots } from '../../src/push/files'
+import { barProgress } from '../../src/push/progress'
 import { coveredPrefix } from '../../src/push/sender'
 import { type Stack, sleep, startStack } from '../helpers/node'
 import { CODEX_FORK, CODEX_SESSION, codexFork } from '../helpers/push'
@@ -424,6 +426,46 @@ describe('tributary push', () => {
     )
     expect(stderr).toContain(`turns converted: ${distinct} (dry run: nothing sent)`)
     expect(stderr).toContain(`updates printed: ${turns.length - distinct} (`)
+  })
+})
+
+describe('the progress bar', () => {
+  /** What the bar draws for a pass with 3 turns sent and 2 accepted, as a terminal gets it. */
+  async function drawn(options: { dryRun?: boolean }): Promise<string> {
+    const stream = new PassThrough() as unknown as NodeJS.WriteStream & PassThrough
+    Object.assign(stream, {
+      isTTY: true,
+      columns: 200,
+      cursorTo: () => true,
+      clearLine: () => true,
+    })
+    let text = ''
+    stream.on('data', (piece: Buffer) => {
+      text += piece.toString('utf8')
+    })
+    const bar = barProgress(stream, options)
+    bar.begin({ files: 1, bytes: 1024 * 1024 })
+    bar.read(512 * 1024)
+    bar.turns(3, 2)
+    bar.fileDone({
+      path: 'a',
+      format: 'codex',
+      records: 3,
+      turns: 3,
+      skipped: 0,
+      malformed: 0,
+      from: 'new',
+    })
+    bar.end()
+    await new Promise((resolve) => setImmediate(resolve))
+    return text
+  }
+
+  it('counts accepted turns of those sent, and in a dry run the turns converted', async () => {
+    expect(await drawn({})).toContain('turns 2/3 accepted')
+    const dry = await drawn({ dryRun: true })
+    expect(dry).toContain('turns 3 converted')
+    expect(dry).not.toContain('accepted')
   })
 })
 
