@@ -144,9 +144,11 @@ export function openCodex(ctx: ConverterContext): Converter {
       return skip(line, 'session_meta') // a fork quoting its parent
     }
     sessionId = id
+    // A fork, or a subagent of any kind (a spawned thread, a review): counts it did not make
+    // itself can only be copies, so a subagent that copied nothing loses nothing.
     const source = isObject(payload.source) ? payload.source : undefined
-    const spawn = isObject(source?.subagent) ? source.subagent.thread_spawn : undefined
-    if (str(payload.forked_from_id) !== undefined || isObject(spawn)) replaying = true
+    const forked = str(payload.forked_from_id) ?? str(payload.parent_thread_id)
+    if (forked !== undefined || (source?.subagent ?? null) !== null) replaying = true
     sessionStart = validTimestamp(payload.timestamp) ?? latest
     cwd = str(payload.cwd)
     model = str(payload.model) ?? model

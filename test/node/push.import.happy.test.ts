@@ -538,6 +538,8 @@ describe('Codex: a forked or subagent rollout copies its parent', () => {
   for (const [name, fork] of [
     ['forked_from_id', forked],
     ['a subagent spawn', spawned],
+    // Without the parent's session_meta copied in: its own says what it is.
+    ['a review subagent', codexFork({ source: { subagent: 'review' } }).filter((_, i) => i !== 1)],
   ] as const) {
     it(`counts the copied history once, in the parent; the fork its own calls (${name})`, () => {
       const turns = finals(new ReplyOwners(), parent, fork)
