@@ -144,8 +144,8 @@ export function openCodex(ctx: ConverterContext): Converter {
       return skip(line, 'session_meta') // a fork quoting its parent
     }
     sessionId = id
-    // A fork, or a subagent of any kind (a spawned thread, a review): counts it did not make
-    // itself can only be copies, so a subagent that copied nothing loses nothing.
+    // A fork, or a subagent of any kind (a spawned thread, a review): there a count an
+    // earlier session claimed can only be a copy, and one that copied nothing loses nothing.
     const source = isObject(payload.source) ? payload.source : undefined
     const forked = str(payload.forked_from_id) ?? str(payload.parent_thread_id)
     if (forked !== undefined || (source?.subagent ?? null) !== null) replaying = true
