@@ -19,8 +19,10 @@ export const fixture = (name: string): string =>
 export const CLAUDE_SESSION = '8d0e7c1a-5b2f-4c3e-9a71-2f6d4e8b0c11'
 export const CLAUDE_MAIN = `claude-code/${CLAUDE_SESSION}.jsonl`
 export const CLAUDE_SUBAGENT = `claude-code/${CLAUDE_SESSION}/subagents/agent-a1b2c3d4.jsonl`
-export const CODEX_CURRENT =
-  'codex/rollout-2026-11-20T10-00-00-019a2d7a-41c4-78b1-b7cc-a45d62a89cd5.jsonl'
+/** The current-layout Codex fixture's session, and a fork of it (codexFork). */
+export const CODEX_SESSION = '019a2d7a-41c4-78b1-b7cc-a45d62a89cd5'
+export const CODEX_FORK = '019a2e10-5b7c-7d21-9e3f-4a5b6c7d8e9f'
+export const CODEX_CURRENT = `codex/rollout-2026-11-20T10-00-00-${CODEX_SESSION}.jsonl`
 export const CODEX_LEGACY =
   'codex/rollout-2025-08-14T09-30-12-5973b6c0-94b8-487b-a530-2aeb6098ae0e.jsonl'
 
@@ -80,10 +82,6 @@ export function wireProblem(turn: WireTurn): string | undefined {
 
 export const sum = (values: (number | undefined)[]): number =>
   values.reduce<number>((total, value) => total + (value ?? 0), 0)
-
-/** The current-layout Codex fixture's session, and a fork of it (codexFork). */
-export const CODEX_SESSION = '019a2d7a-41c4-78b1-b7cc-a45d62a89cd5'
-export const CODEX_FORK = '019a2e10-5b7c-7d21-9e3f-4a5b6c7d8e9f'
 
 const usage = (input: number, cached: number, output: number, reasoning: number) => ({
   input_tokens: input,

@@ -30,8 +30,14 @@ afterAll(async () => {
   await stack?.close()
 })
 
-/** A wire-format file of `count` turns with distinct ids, big enough to span requests. */
-function wireFile(count: number): { path: string; ids: string[] } {
+/**
+ * A wire-format file of `count` turns with distinct ids, big enough to span requests, and its
+ * lines; `content` gives the i-th turn's text.
+ */
+function wireFile(
+  count: number,
+  content = (i: number) => `line ${i} ${'x'.repeat(200 + (i % 50))}`,
+): { path: string; ids: string[]; lines: string[] } {
   const dir = tempDir()
   const ids: string[] = []
   const lines: string[] = []
@@ -47,14 +53,14 @@ function wireFile(count: number): { path: string; ids: string[] } {
         seq: i,
         role: 'user',
         timestamp: '2026-11-22T14:00:00Z',
-        content: `line ${i} ${'x'.repeat(200 + (i % 50))}`,
+        content: content(i),
         tokens_in: i,
       }),
     )
   }
   const path = join(dir, 'turns.jsonl')
   writeFileSync(path, `${lines.join('\n')}\n`)
-  return { path, ids }
+  return { path, ids, lines }
 }
 
 async function stored(who: string): Promise<{ ids: string[]; tokens: number; count: number }> {
@@ -114,20 +120,7 @@ describe('tributary push under faults', () => {
 
   it("starts the next request as soon as an answer covers the last, not after the caller's bookkeeping", async () => {
     // Lines gzip cannot shrink much, so each request's body reaches the wire before it ends.
-    const ids = Array.from({ length: 30 }, (_, i) => `turn-${String(i + 1).padStart(4, '0')}`)
-    const lines = ids.map((id, i) =>
-      JSON.stringify({
-        tool: 'claude-code',
-        host: 'h',
-        session_id: 's-1',
-        turn_id: id,
-        seq: i + 1,
-        role: 'user',
-        timestamp: '2026-11-22T14:00:00Z',
-        content: randomBytes(16 * 1024).toString('hex'),
-        tokens_in: i + 1,
-      }),
-    )
+    const { ids, lines } = wireFile(30, () => randomBytes(16 * 1024).toString('hex'))
     let secondArrived: () => void = () => {}
     const second = new Promise<void>((resolve) => {
       secondArrived = resolve

@@ -15,7 +15,7 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -24,7 +24,7 @@ import { defaultRoots } from '../../src/push/files'
 import { barProgress } from '../../src/push/progress'
 import { coveredPrefix } from '../../src/push/sender'
 import { type Stack, sleep, startStack } from '../helpers/node'
-import { CODEX_FORK, CODEX_SESSION, codexFork } from '../helpers/push'
+import { CODEX_CURRENT, CODEX_FORK, CODEX_SESSION, codexFork } from '../helpers/push'
 import { dryRun, pushAs, tempDir } from '../helpers/pushing'
 
 const fixtures = fileURLToPath(new URL('../push/fixtures/', import.meta.url))
@@ -385,9 +385,9 @@ describe('tributary push', () => {
     const dir = tempDir()
     const codex = join(dir, 'sessions', '2026', '11', '20')
     mkdirSync(codex, { recursive: true })
-    const parent = join(codex, `rollout-2026-11-20T10-00-00-${CODEX_SESSION}.jsonl`)
+    const parent = join(codex, basename(CODEX_CURRENT))
     const fork = join(codex, `rollout-2026-11-20T11-00-00-${CODEX_FORK}.jsonl`)
-    cpSync(join(fixtures, 'codex', `rollout-2026-11-20T10-00-00-${CODEX_SESSION}.jsonl`), parent)
+    cpSync(join(fixtures, CODEX_CURRENT), parent)
     writeFileSync(fork, `${codexFork({ forked_from_id: CODEX_SESSION }).join('\n')}\n`)
     const now = Date.now() / 1000
     utimesSync(fork, now - 3600, now - 3600)

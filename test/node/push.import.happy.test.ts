@@ -400,7 +400,7 @@ describe('Claude Code: a resumed session copies earlier replies', () => {
 
 describe('Codex, current layout', () => {
   const events = convert(CODEX_CURRENT)
-  const sid = '019a2d7a-41c4-78b1-b7cc-a45d62a89cd5'
+  const sid = CODEX_SESSION
   const at = (line: number) => turn(events, `${sid}:${line}`)
 
   it('opens the session from session_meta, and maps developer to system', () => {
