@@ -91,7 +91,8 @@ async function walk(dir: string): Promise<string[]> {
 /**
  * A line of a file: its number, its text (no terminator, a `\r` before it dropped). The text is
  * decoded when read, each time: a batch's lines are not all held as strings at once, which
- * keeps them out of the garbage collector's way (read it once).
+ * keeps them out of the garbage collector's way (read it once, and before asking for the next
+ * batch: the bytes under it are then overwritten).
  */
 export class FileLine {
   readonly line: number
@@ -132,8 +133,9 @@ const READ_BYTES = 1 << 20
 /**
  * The lines of `path` from byte `start` (a line start), numbered from `firstLine`, in batches
  * of whatever one read returned, so memory stays bounded by the read size and the longest line.
- * One buffer is read into again and again (a new 1 MiB buffer per read, left for the garbage
- * collector, held ~45 MB of the client's RSS): read a batch's lines before asking for the next.
+ * One buffer is read into again and again, so a batch's lines must be read before the next batch
+ * is asked for (a fresh buffer per read, each left to the garbage collector, once held ~45 MB
+ * of the client's RSS at 1 GB).
  */
 export async function* readLines(
   path: string,
