@@ -252,6 +252,8 @@ describe('the page in Chromium', () => {
     expect(await page.$$eval('#session-turns details.calls', (d) => d.length)).toBe(longTurns / 4)
     expect(await page.$$eval('#session-turns details.long', (d) => d.length)).toBe(1)
     await page.click('#session-turns li[data-seq="1"] details.calls summary')
+    // Its content is built on the toggle event, which the browser fires in a task after the click.
+    await page.waitForSelector('#session-turns li[data-seq="1"] details.calls pre')
     expect(
       await page.$eval('#session-turns li[data-seq="1"] details.calls pre', (p) => p.textContent),
     ).toContain('"cmd": "ls 1"')
