@@ -9,12 +9,13 @@
  * bench/run.ts (BENCH_PHASES=push) or alone: `tsx bench/phases/push.ts`.
  */
 import { spawn } from 'node:child_process'
-import { createWriteStream, mkdirSync, readdirSync, statSync } from 'node:fs'
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { SignJWT } from 'jose'
+import { findCompressor } from '../../src/push/compressor'
 import { silentProgress } from '../../src/push/progress'
 import { push } from '../../src/push/run'
 import { keepAlive, post } from '../client'
@@ -283,7 +284,9 @@ async function timedPush(
   let peak = 0
   const sampler = setInterval(() => {
     const m = child.pid === undefined ? undefined : memoryOf(child.pid)
-    for (const value of [m?.peak, m?.rss]) {
+    // The client's memory includes its igzip child's, when it compresses with one.
+    const helpers = child.pid === undefined ? 0 : childrenRss(child.pid)
+    for (const value of [m?.peak, (m?.rss ?? 0) + helpers]) {
       if (value !== undefined && Number.isFinite(value)) peak = Math.max(peak, value)
     }
   }, 50)
@@ -302,7 +305,9 @@ export async function pushPhase(
     log(`push: generating a ${options.mb} MB Claude Code history…`)
     const { files } = await generateHistory(dir, options.mb * MB)
     const historyBytes = files === 0 ? 0 : sizeOf(dir)
-    log(`push: ${files} files, ${(historyBytes / MB).toFixed(0)} MB; converting for the raw POSTs…`)
+    log(
+      `push: ${files} files, ${(historyBytes / MB).toFixed(0)} MB, the client's gzip by ${findCompressor().name}; converting for the raw POSTs…`,
+    )
     const { bodies, turns, bytes } = await convertedBodies(dir)
     const token = await new SignJWT({})
       .setProtectedHeader({ alg: 'HS256' })
@@ -369,6 +374,19 @@ export async function pushPhase(
   } finally {
     removeFolder(dir)
   }
+}
+
+/** The summed RSS of a process's children (0 when it has none, or they just ended). */
+function childrenRss(pid: number): number {
+  let children: string[]
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)
+  } catch {
+    return 0
+  }
+  return children
+    .filter((c) => c !== '')
+    .reduce((sum, c) => sum + (memoryOf(Number(c))?.rss || 0), 0)
 }
 
 function sizeOf(path: string): number {

@@ -8,6 +8,7 @@
 import { once } from 'node:events'
 import { watch as watchPath } from 'node:fs'
 import { basename } from 'node:path'
+import type { Compressor } from './compressor'
 import { type FileIdentity, firstLines, identify, listFiles, readLines } from './files'
 import { fitTurn, MAX_LINE_BYTES } from './fit'
 import { detectSourceFormat, isStateless, openSourceConverter } from './formats'
@@ -42,6 +43,8 @@ export type PushOptions = {
   maxBytes?: number
   maxLines?: number
   maxAttempts?: number
+  /** The gzip of request bodies (default: findCompressor()). */
+  compressor?: Compressor
   baseDelayMs?: number
   /** How often `watch` looks for changes when no file event came (default 1000 ms). */
   pollMs?: number
@@ -158,6 +161,7 @@ export async function push(options: PushOptions): Promise<PushSummary> {
           ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
           ...(options.maxLines === undefined ? {} : { maxLines: options.maxLines }),
           ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
+          ...(options.compressor === undefined ? {} : { compressor: options.compressor }),
           ...(options.baseDelayMs === undefined ? {} : { baseDelayMs: options.baseDelayMs }),
         })
   if (sender === undefined && !options.dryRun) throw new Error('a token is needed to send')

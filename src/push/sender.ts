@@ -8,10 +8,15 @@
  * jitter, honouring Retry-After; a retry resends only the lines the answer's `committed` did not
  * cover. 401, 403, 404, 405, 413, 415 and other answers stop with a SendError.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
+import {
+  type ClientRequest,
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingMessage,
+} from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
-import { PassThrough } from 'node:stream'
-import { createGzip, type Gzip } from 'node:zlib'
+import { type Duplex, PassThrough } from 'node:stream'
+import { type Compressor, findCompressor } from './compressor'
 
 /** A rejected line as the server reported it. */
 export type LineRejection = { code: string; message: string; field?: string }
@@ -54,7 +59,8 @@ export type SenderOptions<T> = {
   /** First backoff delay in ms (default 500); doubles per attempt up to `maxDelayMs`. */
   baseDelayMs?: number
   maxDelayMs?: number
-  gzipLevel?: number
+  /** The gzip of each body (default: findCompressor(), igzip when on PATH, zlib otherwise). */
+  compressor?: Compressor
   /** Items the server covered, in the order they were added. */
   onCovered: (items: Covered<T>[]) => void | Promise<void>
   /** A request failed and its `lines` not yet covered will be sent again after `delayMs`. */
@@ -89,15 +95,14 @@ type Answer =
  * when it is released, so the server does not wait for this client's gzip between requests.
  */
 class Attempt {
-  readonly gzip: Gzip
+  readonly gzip: Duplex
   readonly answer: Promise<Answer>
   /** Set as soon as the server answered or the connection failed: write no more. */
   over = false
   #start: (() => void) | undefined
 
-  constructor(url: URL, token: string, agent: HttpAgent, level: number, held: boolean) {
-    // Large output chunks: one callback per 128 KB of compressed body, not per 16 KB.
-    this.gzip = createGzip({ level, chunkSize: 128 * 1024 })
+  constructor(url: URL, token: string, agent: HttpAgent, compressor: Compressor, held: boolean) {
+    this.gzip = compressor.open()
     // While held, the compressed body collects here (a 16 MiB mark: gzip is never held back).
     const waiting = held ? new PassThrough({ highWaterMark: 16 * 1024 * 1024 }) : undefined
     if (waiting !== undefined) this.gzip.pipe(waiting)
@@ -106,10 +111,16 @@ class Attempt {
         this.over = true
         resolve({ kind: 'failed', reason: error.message || String(error) })
       }
-      this.gzip.on('error', fail)
+      let req: ClientRequest | undefined
+      // A failed gzip (an igzip that died) leaves a body that must never end: the request goes too.
+      this.gzip.on('error', (error) => {
+        req?.destroy()
+        fail(error)
+      })
       this.#start = () => {
+        if (this.over) return
         const request = url.protocol === 'https:' ? httpsRequest : httpRequest
-        const req = request(url, {
+        req = request(url, {
           method: 'POST',
           agent,
           headers: {
@@ -135,6 +146,8 @@ class Attempt {
             resolve({ kind: 'answer', status: res.statusCode ?? 0, headers: res.headers, body })
           })
         })
+        // The request starts now, not at gzip's first output (igzip's comes per MiB of body).
+        req.flushHeaders()
         ;(waiting ?? this.gzip).pipe(req)
       }
     })
@@ -171,7 +184,7 @@ class Attempt {
   }
 }
 
-/** Body bytes handed to gzip at a time: one zlib job per piece, not per line. */
+/** Body bytes handed to gzip at a time: one write (a zlib job, a pipe write) per piece, not per line. */
 const PIECE_BYTES = 256 * 1024
 
 /** One request's lines and marks, kept until the server has covered them (for a retry). */
@@ -230,8 +243,8 @@ export class Sender<T> {
       maxAttempts: 8,
       baseDelayMs: 500,
       maxDelayMs: 30_000,
-      gzipLevel: 1,
       ...options,
+      compressor: options.compressor ?? findCompressor(),
     }
     this.#endpoint = new URL('/v1/ingest', options.url)
     const Agent = this.#endpoint.protocol === 'https:' ? HttpsAgent : HttpAgent
@@ -374,7 +387,7 @@ export class Sender<T> {
   #open(batch: Batch<T>): Attempt {
     batch.handed = 0
     const held = this.#flying !== undefined && this.#flying !== batch
-    return new Attempt(this.#endpoint, this.#o.token, this.#agent, this.#o.gzipLevel, held)
+    return new Attempt(this.#endpoint, this.#o.token, this.#agent, this.#o.compressor, held)
   }
 
   /** Give the batch's attempt the body written since the last piece. */

@@ -1,17 +1,18 @@
 /**
  * `tributary push` when things go wrong: a server that answers 503 with Retry-After and then
- * recovers, a connection cut mid-request, a server that never recovers, a refused token, and
- * the token script's configuration. Nothing is lost and nothing is duplicated.
+ * recovers, a connection cut mid-request, a server that never recovers, a failing igzip, a
+ * refused token, and the token script's configuration. Nothing is lost and nothing is duplicated.
  */
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
+import { chmodSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { jwtVerify } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Sender } from '../../src/push/sender'
+import { compressors } from '../../src/push/compressor'
+import { SendError, Sender } from '../../src/push/sender'
 import { tokenFor } from '../helpers/app'
 import { type Stack, startStack } from '../helpers/node'
 import { type Fault, pushAs, startFaultProxy, tempDir } from '../helpers/pushing'
@@ -171,6 +172,47 @@ describe('tributary push under faults', () => {
     } finally {
       await proxy.close()
     }
+  })
+
+  it('never ends a request on the output of an igzip that failed: retried, then stopped, nothing stored', async () => {
+    // A stand-in igzip (outside the project) that takes the whole body, writes nothing, exits 3.
+    const bin = tempDir()
+    writeFileSync(
+      join(bin, 'igzip'),
+      '#!/bin/sh\ncat > /dev/null\necho "igzip: out of memory" >&2\nexit 3\n',
+    )
+    chmodSync(join(bin, 'igzip'), 0o755)
+    const { lines } = wireFile(25)
+    const path = process.env.PATH
+    process.env.PATH = `${bin}:${path}`
+    const retries: string[] = []
+    const who = owner()
+    const sender = new Sender<number>({
+      url: stack.server.url,
+      token: await tokenFor(who),
+      maxLines: 10,
+      maxAttempts: 2,
+      baseDelayMs: 1,
+      compressor: compressors.igzip,
+      onCovered: () => {},
+      onRetry: ({ reason }) => retries.push(reason),
+    })
+    try {
+      const pushed = (async () => {
+        for (const [i, text] of lines.entries()) await sender.add({ text, tag: i + 1 })
+        await sender.flush()
+      })()
+      const error = await pushed.catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(SendError)
+      expect((error as Error).message).toMatch(
+        /gave up after 2 attempts: igzip exited with 3: igzip: out of memory/,
+      )
+    } finally {
+      sender.close()
+      process.env.PATH = path
+    }
+    expect(retries).toEqual(['igzip exited with 3: igzip: out of memory'])
+    expect((await stored(who)).count).toBe(0)
   })
 
   it('gives up after the bounded attempts, keeping what landed in the state', async () => {
