@@ -176,10 +176,13 @@ class Attempt {
     return this.answer
   }
 
-  /** Drop a held attempt that will never be sent. */
+  /**
+   * Drop an attempt that will not be finished, held or already streaming: its gzip goes, and
+   * with it an igzip child, which would otherwise keep the process alive waiting for its stdin.
+   */
   abandon(): void {
-    if (this.#start === undefined) return
     this.#start = undefined
+    this.over = true
     this.gzip.destroy()
   }
 }

@@ -1,13 +1,18 @@
 /**
  * The gzip behind push's request bodies: each compressor here writes one gzip member that
  * inflates to exactly the body, and the choice between them follows TRIBUTARY_GZIP and whether
- * igzip runs. (A failing igzip's request is in push.error.test.ts.)
+ * igzip runs; a sender closed mid-request leaves no gzip (nor igzip child) behind. (A failing
+ * igzip's request is in push.error.test.ts.)
  */
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { gunzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { type Compressor, compressors, findCompressor } from '../../src/push/compressor'
+import { Sender } from '../../src/push/sender'
 
 /** igzip comes from Debian's `isal` (CI installs it); without it only zlib is exercised here. */
 const igzipHere = spawnSync('igzip', ['-V'], { stdio: 'ignore' }).status === 0
@@ -69,3 +74,41 @@ describe('choosing the compressor', () => {
     expect(findCompressor('auto').name).toBe(igzipHere ? 'igzip' : 'zlib')
   })
 })
+
+describe.each(here.map((c) => [c.name, c] as const))(
+  'a push stopped mid-request (%s)',
+  (_, compressor) => {
+    it('closes the streaming body, so no gzip (or igzip child) outlives the sender', async () => {
+      // A stand-in server that takes the body and never answers.
+      const server = createServer((req) => req.resume())
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      const opened: Duplex[] = []
+      const watching: Compressor = {
+        name: compressor.name,
+        open: () => {
+          const stream = compressor.open()
+          opened.push(stream)
+          return stream
+        },
+      }
+      const sender = new Sender<number>({
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        token: 't',
+        compressor: watching,
+        onCovered: () => {},
+      })
+      try {
+        for (let i = 1; i <= 100; i++) await sender.add({ text: `{"n":${i}}`, tag: i })
+        expect(opened).toHaveLength(1)
+        const closed = new Promise<void>((resolve) => opened[0]?.once('close', resolve))
+        sender.close()
+        await closed
+        expect(opened[0]?.destroyed).toBe(true)
+      } finally {
+        sender.close()
+        server.closeAllConnections()
+        await new Promise((resolve) => server.close(resolve))
+      }
+    })
+  },
+)
