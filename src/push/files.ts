@@ -127,6 +127,10 @@ export class FileLine {
 
 const NL = 0x0a
 
+/** Where a line's text ends: at its terminator `at`, or before a `\r` just before it. */
+const textEnd = (data: Buffer, from: number, at: number): number =>
+  at > from && data[at - 1] === 0x0d ? at - 1 : at
+
 /** Bytes read at a time; the buffer grows only for a line longer than it. */
 const READ_BYTES = 1 << 20
 
@@ -163,9 +167,8 @@ export async function* readLines(
       const batch: FileLine[] = []
       let from = 0
       for (let at = data.indexOf(NL, kept); at !== -1 && at < filled; at = data.indexOf(NL, from)) {
-        const stop = at > from && data[at - 1] === 0x0d ? at - 1 : at
         offset += at + 1 - from
-        batch.push(new FileLine(line++, data, from, stop, offset, true))
+        batch.push(new FileLine(line++, data, from, textEnd(data, from, at), offset, true))
         from = at + 1
       }
       if (batch.length > 0) yield batch
@@ -176,11 +179,8 @@ export async function* readLines(
   } finally {
     await file.close()
   }
-  if (kept > 0) {
-    const rest = Buffer.from(data.subarray(0, kept))
-    const stop = rest[rest.length - 1] === 0x0d ? rest.length - 1 : rest.length
-    yield [new FileLine(line, rest, 0, stop, offset + rest.length, false)]
-  }
+  // Nothing is read into `data` after this: the unterminated last line is read where it lies.
+  if (kept > 0) yield [new FileLine(line, data, 0, textEnd(data, 0, kept), offset + kept, false)]
 }
 
 /** The first `count` lines of a file (for format detection), without reading the rest. */
